@@ -1,0 +1,486 @@
+"""Tests for charrnn: small corpora made here, a few epochs each; the real corpus only where named."""
+import hashlib
+import math
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, nd
+from mxnet.gluon import loss as gloss
+
+import charrnn as d2l  # the way the book's readers use it
+
+HERE = pathlib.Path(__file__).resolve().parent
+TEXT = '分开 不分开 我想要你 我不想 我不要再想 我不要 分开 就是 不能 不分开 ' * 4
+CPU = mx.cpu()
+
+
+def tiny_vocab(text=TEXT):
+    idx_to_char = sorted(set(text))
+    return idx_to_char, {c: i for i, c in enumerate(idx_to_char)}
+
+
+def cli(*args, timeout=120):
+    """Run charrnn.py in a new process; (exit code, stdout, stderr)."""
+    p = subprocess.run([sys.executable, str(HERE / 'charrnn.py'), *args], capture_output=True,
+                       text=True, timeout=timeout, cwd=HERE)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture
+def corpus_txt(tmp_path):
+    path = tmp_path / 'lyrics.txt'
+    path.write_text(TEXT, encoding='utf-8')
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def real_corpus():
+    try:
+        return d2l.load_data_jay_lyrics()
+    except FileNotFoundError as e:
+        pytest.skip('the real corpus is absent and could not be downloaded: %s' % e)
+
+
+# ---------------------------------------------------------------- shapes
+def test_to_onehot_is_one_matrix_per_step():
+    X = nd.arange(10).reshape((2, 5))
+    inputs = d2l.to_onehot(X, 12)
+    assert len(inputs) == 5 and all(x.shape == (2, 12) for x in inputs)
+    assert inputs[3].asnumpy().argmax(axis=1).tolist() == [3, 8]
+    assert inputs[3].sum().asscalar() == 2
+
+
+@pytest.mark.parametrize('cell, n_params, n_state', [('rnn', 5, 1), ('gru', 11, 1), ('lstm', 14, 2)])
+def test_cells_give_outputs_and_state_of_the_right_shapes(cell, n_params, n_state):
+    get_params, init_state, fn = d2l.CELLS[cell]
+    params = get_params(30, 16, CPU)
+    assert len(params) == n_params
+    assert params[0].shape == (30, 16) and params[1].shape == (16, 16) and params[2].shape == (16,)
+    assert params[-2].shape == (16, 30) and params[-1].shape == (30,)
+    state = init_state(3, 16, CPU)
+    outputs, new_state = fn(d2l.to_onehot(nd.array([[1, 2, 3, 4]] * 3), 30), state, params)
+    assert len(outputs) == 4 and all(o.shape == (3, 30) for o in outputs)
+    assert len(new_state) == n_state and all(s.shape == (3, 16) for s in new_state)
+
+
+# ---------------------------------------------------------------- clipping and SGD
+def make_grads(scale):
+    params = [nd.ones((3, 4)), nd.ones((5,))]
+    for p, g in zip(params, [nd.full((3, 4), 2.0), nd.arange(5)]):
+        p.attach_grad()
+        p.grad[:] = g * scale
+    return params
+
+
+def total_norm(params):
+    return math.sqrt(sum((p.grad.asnumpy().astype(np.float64) ** 2).sum() for p in params))
+
+
+def test_clipping_scales_a_large_gradient_to_norm_theta_keeping_its_direction():
+    params = make_grads(100.0)
+    before = [p.grad.asnumpy() for p in params]
+    d2l.grad_clipping(params, 0.5, CPU)
+    assert total_norm(params) == pytest.approx(0.5, rel=1e-6)
+    ratio = params[0].grad.asnumpy() / before[0]
+    assert np.allclose(ratio, ratio.flat[0]) and np.allclose(params[1].grad.asnumpy(), before[1] * ratio.flat[0])
+
+
+def test_clipping_leaves_a_small_gradient_unchanged():
+    params = make_grads(0.01)
+    before = [p.grad.asnumpy() for p in params]
+    assert total_norm(params) < 0.5
+    d2l.grad_clipping(params, 0.5, CPU)
+    assert all(np.array_equal(p.grad.asnumpy(), b) for p, b in zip(params, before))
+
+
+def test_sgd_steps_against_the_gradient():
+    params = make_grads(1.0)
+    d2l.sgd(params, 0.5, 2)
+    assert np.allclose(params[0].asnumpy(), 1 - 0.5 * 2.0 / 2)
+    assert np.allclose(params[1].asnumpy(), 1 - 0.5 * np.arange(5) / 2)
+
+
+# ---------------------------------------------------------------- samplers
+def test_random_sampler_windows_are_disjoint_shifted_by_one_and_counted():
+    corpus, batch_size, num_steps = list(range(100)), 3, 5
+    batches = list(d2l.data_iter_random(corpus, batch_size, num_steps))
+    assert len(batches) == ((100 - 1) // num_steps) // batch_size == 6
+    starts = []
+    for X, Y in batches:
+        X, Y = X.asnumpy(), Y.asnumpy()
+        assert X.shape == Y.shape == (batch_size, num_steps)
+        assert np.array_equal(Y, X + 1)
+        assert np.array_equal(X, X[:, :1] + np.arange(num_steps))  # contiguous windows
+        starts += X[:, 0].tolist()
+    assert all(s % num_steps == 0 for s in starts) and len(set(starts)) == len(starts)
+
+
+def test_consecutive_sampler_batches_continue_each_other():
+    corpus, batch_size, num_steps = list(range(100)), 4, 6
+    batches = [(X.asnumpy(), Y.asnumpy()) for X, Y in d2l.data_iter_consecutive(corpus, batch_size, num_steps)]
+    assert len(batches) == (100 // batch_size - 1) // num_steps == 4
+    for (X0, Y0), (X1, _) in zip(batches, batches[1:]):
+        assert np.array_equal(Y0, X0 + 1)
+        assert np.array_equal(X1[:, 0], X0[:, -1] + 1)  # each row goes on where it stopped
+    assert batches[0][0][:, 0].tolist() == [0, 25, 50, 75]
+
+
+# ---------------------------------------------------------------- data
+def test_real_corpus_first_10000_characters(real_corpus):
+    corpus_indices, char_to_idx, idx_to_char, vocab_size = real_corpus
+    assert len(corpus_indices) == 10000 and vocab_size == 1027 == len(idx_to_char)
+    assert idx_to_char == sorted(idx_to_char)  # the same order in every process
+    assert ''.join(idx_to_char[i] for i in corpus_indices[:9]) == '想要有直升机 想要'
+    assert all(char_to_idx[c] == i for i, c in enumerate(idx_to_char))
+
+
+def test_text_file_whole_or_cut(corpus_txt):
+    corpus, char_to_idx, idx_to_char, vocab_size = d2l.load_data_jay_lyrics(corpus_txt, None)
+    assert len(corpus) == len(TEXT) and vocab_size == len(set(TEXT))
+    assert len(d2l.load_data_jay_lyrics(corpus_txt, 7)[0]) == 7
+
+
+def test_newlines_become_spaces(tmp_path):
+    path = tmp_path / 'a.zip'
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('a.txt', 'ab\ncd\r\n'.encode('utf-8'))
+    assert d2l.read_text(str(path)) == 'ab cd  '
+
+
+def test_corrupt_or_wrong_files_are_refused(tmp_path):
+    bad = tmp_path / 'bad.zip'
+    bad.write_bytes(b'PK\x03\x04 this is not really a zip')
+    wrong = tmp_path / 'wrong.zip'
+    with zipfile.ZipFile(wrong, 'w') as z:
+        z.writestr('a.csv', 'x')
+    latin = tmp_path / 'latin.txt'
+    latin.write_bytes('café'.encode('latin-1'))
+    for path in (bad, wrong, latin):
+        with pytest.raises(ValueError):
+            d2l.read_text(str(path))
+    with pytest.raises(FileNotFoundError):
+        d2l.read_text(str(tmp_path / 'absent.zip'))
+
+
+def test_download_keeps_a_file_with_the_right_checksum(tmp_path):
+    source = tmp_path / 'source.zip'
+    with zipfile.ZipFile(source, 'w') as z:
+        z.writestr('jaychou_lyrics.txt', TEXT.encode('utf-8'))
+    sha1 = hashlib.sha1(source.read_bytes()).hexdigest()
+    dest = str(tmp_path / 'kept.zip')
+    assert d2l.download(source.as_uri(), dest, sha1) == dest
+    assert d2l.read_text(dest, None) == TEXT
+    bad_dest = str(tmp_path / 'bad.zip')
+    with pytest.raises(ValueError, match='SHA-1'):
+        d2l.download(source.as_uri(), bad_dest, '0' * 40)
+    assert not os.path.exists(bad_dest) and not os.path.exists(bad_dest + '.part')
+
+
+def test_download_offline_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match='--data'):
+        d2l.download('http://127.0.0.1:9/jaychou_lyrics.txt.zip', str(tmp_path / 'x.zip'))
+
+
+# ---------------------------------------------------------------- model equivalence and gradients
+def book_rnn(inputs, state, params):
+    """The chapter's RNN as printed (tanh here), one small product per step."""
+    W_xh, W_hh, b_h, W_hq, b_q = params
+    H, = state
+    outputs = []
+    for X in inputs:
+        H = nd.tanh(nd.dot(X, W_xh) + nd.dot(H, W_hh) + b_h)
+        outputs.append(nd.dot(H, W_hq) + b_q)
+    return outputs, (H,)
+
+
+def test_fast_path_and_book_formulation_give_the_same_loss_and_gradients():
+    mx.random.seed(0)
+    V, H = 40, 24
+    params = d2l.get_params(V, H, CPU)
+    for p in params:
+        p[:] = nd.random.normal(scale=0.3, shape=p.shape)
+    X, Y = nd.random.randint(0, V, (5, 7)).astype('float32'), nd.random.randint(0, V, (5, 7)).astype('float32')
+    results = []
+    for cell, loss_fn in [(lambda i, s, p: d2l.rnn(i, s, p, 'tanh'), d2l.sequence_loss),
+                          (book_rnn, lambda o, y: gloss.SoftmaxCrossEntropyLoss()(
+                              nd.concat(*o, dim=0), y.T.reshape((-1,))).mean())]:
+        with autograd.record():
+            outputs, _ = cell(d2l.to_onehot(X, V), d2l.init_rnn_state(5, H, CPU), params)
+            loss = loss_fn(outputs, Y)
+        loss.backward()
+        results.append((loss.asscalar(), [p.grad.asnumpy().copy() for p in params]))
+    (l1, g1), (l2, g2) = results
+    assert l1 == pytest.approx(l2, rel=1e-5)
+    for a, b in zip(g1, g2):
+        assert np.allclose(a, b, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'gru', 'lstm'])
+def test_cell_gradients_match_finite_differences(cell):
+    mx.random.seed(1)
+    get_params, init_state, fn = d2l.CELLS[cell]
+    if cell == 'rnn':  # tanh: smooth, where ReLU's kink would fool a finite difference
+        fn = lambda inputs, state, params: d2l.rnn(inputs, state, params, 'tanh')  # noqa: E731
+    V, H = 6, 5
+    params = get_params(V, H, CPU)
+    for p in params:
+        p[:] = nd.random.normal(scale=0.5, shape=p.shape)
+    X, Y = nd.array([[0, 3, 1, 5], [2, 2, 4, 1]]), nd.array([[3, 1, 5, 0], [2, 4, 1, 3]])
+
+    def loss():
+        outputs, _ = fn(d2l.to_onehot(X, V), init_state(2, H, CPU), params)
+        return d2l.sequence_loss(outputs, Y)
+    with autograd.record():
+        value = loss()
+    value.backward()
+    rng, eps = np.random.RandomState(0), 1e-2
+    for p in params:
+        grad = p.grad.asnumpy()
+        for _ in range(3):
+            i = tuple(rng.randint(n) for n in p.shape)
+            old = p[i].asscalar()
+            p[i] = old + eps
+            up = loss().asscalar()
+            p[i] = old - eps
+            down = loss().asscalar()
+            p[i] = old
+            assert grad[i] == pytest.approx((up - down) / (2 * eps), rel=0.05, abs=2e-4)
+
+
+# ---------------------------------------------------------------- prediction
+def trained_tiny_model(epochs=30, cell='rnn'):
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus = [char_to_idx[c] for c in TEXT]
+    get_params, init_state, fn = d2l.CELLS[cell]
+    mx.random.seed(2)
+    random.seed(2)
+    params = get_params(len(idx_to_char), 32, CPU)
+    d2l.train_and_predict_rnn(fn, lambda: params, init_state, 32, len(idx_to_char), CPU, corpus, idx_to_char,
+                              char_to_idx, True, epochs, 8, 1.0, 1.0, 4, 1000, 10, [])
+    return fn, params, init_state, idx_to_char, char_to_idx
+
+
+@pytest.fixture(scope='module')
+def model():
+    return trained_tiny_model()
+
+
+def test_predict_keeps_the_prefix_adds_num_chars_and_is_deterministic(model):
+    fn, params, init_state, idx_to_char, char_to_idx = model
+    args = (fn, params, init_state, 32, len(idx_to_char), CPU, idx_to_char, char_to_idx)
+    out = d2l.predict_rnn('不分', 12, *args)
+    assert len(out) == 14 and out.startswith('不分')
+    assert d2l.predict_rnn('不分', 12, *args) == out
+
+
+def test_temperature_zero_is_argmax_and_sampling_spreads_reproducibly(model):
+    fn, params, init_state, idx_to_char, char_to_idx = model
+    args = (fn, params, init_state, 32, len(idx_to_char), CPU, idx_to_char, char_to_idx)
+    greedy = d2l.predict_rnn('我', 1, *args)
+    outputs, _ = fn(d2l.to_onehot(nd.array([[char_to_idx['我']]]), len(idx_to_char)), init_state(1, 32, CPU), params)
+    assert greedy[1] == idx_to_char[int(outputs[-1].argmax(axis=1).asscalar())]
+    mx.random.seed(7)
+    hot = d2l.predict_rnn('我', 60, *args, temperature=100)
+    assert len(set(hot[1:])) > len(idx_to_char) // 2  # nearly uniform: most characters appear
+    mx.random.seed(7)
+    assert d2l.predict_rnn('我', 60, *args, temperature=100) == hot
+
+
+def test_prefix_errors_are_value_errors_naming_the_character(model):
+    fn, params, init_state, idx_to_char, char_to_idx = model
+    args = (fn, params, init_state, 32, len(idx_to_char), CPU, idx_to_char, char_to_idx)
+    with pytest.raises(ValueError, match="'龍'"):
+        d2l.predict_rnn('分龍', 5, *args)
+    with pytest.raises(ValueError, match='empty'):
+        d2l.predict_rnn('', 5, *args)
+
+
+# ---------------------------------------------------------------- training
+def test_training_lowers_perplexity_well_below_the_vocabulary_size(capsys):
+    fn, params, init_state, idx_to_char, char_to_idx = trained_tiny_model(epochs=40)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith('epoch')]
+    perplexity = float(lines[-1].split('perplexity ')[1].split(',')[0])
+    assert perplexity < len(idx_to_char) / 4
+    corpus = [char_to_idx[c] for c in TEXT]
+    held = d2l.evaluate_perplexity(fn, params, init_state, 32, len(idx_to_char), CPU, corpus, 8)
+    assert held < len(idx_to_char) / 4
+
+
+def test_book_protocol_with_a_users_own_cell_and_the_detached_state(capsys):
+    """The chapter's code, with its own get_params and rnn, run through charrnn unchanged."""
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus_indices, vocab_size = [char_to_idx[c] for c in TEXT], len(idx_to_char)
+    num_hiddens, ctx = 16, d2l.try_gpu()
+
+    def get_params():
+        def _one(shape):
+            return nd.random.normal(scale=0.01, shape=shape, ctx=ctx)
+        params = [_one((vocab_size, num_hiddens)), _one((num_hiddens, num_hiddens)), nd.zeros(num_hiddens, ctx=ctx),
+                  _one((num_hiddens, vocab_size)), nd.zeros(vocab_size, ctx=ctx)]
+        for param in params:
+            param.attach_grad()
+        return params
+    seen = []
+
+    def spy_rnn(inputs, state, params):
+        outputs, new_state = book_rnn(inputs, state, params)
+        if inputs[0].shape[0] == 4:  # a training batch, not a prediction
+            assert len(inputs) == 6 and inputs[0].shape == (4, vocab_size)
+            seen.append((state[0], new_state[0]))
+        return outputs, new_state
+    d2l.train_and_predict_rnn(spy_rnn, get_params, d2l.init_rnn_state, num_hiddens, vocab_size, ctx, corpus_indices,
+                              idx_to_char, char_to_idx, False, 2, 6, 1e2, 1e-2, 4, 2, 5, ['分开'])
+    assert '- 分开' in capsys.readouterr().out
+    per_epoch = len(list(d2l.data_iter_consecutive(corpus_indices, 4, 6)))
+    batches = seen[:per_epoch]  # epoch 1
+    for (_, out_prev), (state_in, _) in zip(batches, batches[1:]):
+        assert state_in is not out_prev  # a detached copy, not the previous graph's output
+        assert np.array_equal(state_in.asnumpy(), out_prev.asnumpy())  # carrying the same values
+
+
+def test_hyperparameters_that_leave_no_batch_are_an_error():
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus = [char_to_idx[c] for c in TEXT]
+    with pytest.raises(ValueError, match='no minibatch'):
+        d2l.train_and_predict_rnn(d2l.rnn, lambda: d2l.get_params(len(idx_to_char), 8, CPU), d2l.init_rnn_state, 8,
+                                  len(idx_to_char), CPU, corpus, idx_to_char, char_to_idx, True, 1, len(TEXT), 1.0,
+                                  1.0, 2, 1, 1, [])
+
+
+def test_a_nan_loss_stops_training_naming_the_cause():
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus = [char_to_idx[c] for c in TEXT]
+    with pytest.raises(FloatingPointError, match='learning rate'):
+        d2l.train_and_predict_rnn(d2l.rnn, lambda: d2l.get_params(len(idx_to_char), 8, CPU), d2l.init_rnn_state, 8,
+                                  len(idx_to_char), CPU, corpus, idx_to_char, char_to_idx, True, 3, 8, 1e38, 1e38,
+                                  2, 1, 1, [])
+
+
+# ---------------------------------------------------------------- device
+def test_try_gpu_falls_back_to_the_cpu_when_the_kernel_check_fails(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise mx.base.MXNetError('no kernel image is available for execution on the device')
+    monkeypatch.setattr(mx.context, 'num_gpus', lambda: 1)
+    monkeypatch.setattr(d2l.nd, 'ones', broken)
+    assert d2l.try_gpu() == mx.cpu()
+    assert 'no kernel image' in capsys.readouterr().err
+    assert 'no kernel image' in d2l.gpu_problem()
+
+
+def test_cuda_libraries_are_found_in_a_pip_wheel_layout(tmp_path):
+    for name in reversed(d2l.CUDA_LIBS):
+        lib = tmp_path / 'nvidia' / name.split('.')[0][3:] / 'lib'
+        lib.mkdir(parents=True, exist_ok=True)
+        (lib / name).write_bytes(b'')
+    (tmp_path / 'nvidia' / 'cudart' / 'lib' / 'libcudart.so.12').write_bytes(b'')  # another CUDA: ignored
+    found = d2l.find_cuda_libs(str(tmp_path))
+    assert [os.path.basename(p) for p in found] == list(d2l.CUDA_LIBS)
+    assert d2l.find_cuda_libs(str(tmp_path / 'elsewhere')) == []
+
+
+# ---------------------------------------------------------------- command line
+def test_help_explains_every_flag():
+    code, out, _ = cli('--help')
+    assert code == 0
+    for flag in ['--data', '--epochs', '--sampler', '--num-steps', '--batch-size', '--lr', '--clip', '--hiddens',
+                 '--activation', '--pred-period', '--pred-len', '--prefixes', '--seed', '--ctx', '--corpus-chars',
+                 '--cell', '--temperature', '--save', '--load', '--generate', '--val-frac']:
+        assert flag in out
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--data', 'absent.zip'], 'no corpus file'),
+    (['--prefixes', '分龍'], "'龍'"),
+    (['--prefixes', ''], 'empty'),
+    (['--num-steps', '5000'], 'no minibatch'),
+    (['--ctx', 'gpu'], '--ctx gpu'),
+    (['--val-frac', '0.01'], 'holds out 1 characters'),
+])
+def test_bad_input_is_one_line_and_a_non_zero_exit(corpus_txt, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.main(['--data', corpus_txt, '--epochs', '1', '--sampler', 'random', '--hiddens', '8'] + args)
+    assert exit_info.value.code != 0 and message in str(exit_info.value.code)
+    assert str(exit_info.value.code).startswith('charrnn: error:') and '\n' not in str(exit_info.value.code)
+
+
+@pytest.mark.parametrize('args', [['--epochs', '0'], ['--lr', '-1'], ['--batch-size', 'x'], ['--generate'],
+                                  ['--save', 'm.npz', '--sampler', 'both']])
+def test_malformed_flags_are_argparse_errors(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.parse_args(args)
+    assert exit_info.value.code == 2 and 'error:' in capsys.readouterr().err
+
+
+def test_missing_corpus_in_a_new_process_has_no_traceback(tmp_path):
+    code, out, err = cli('--data', str(tmp_path / 'none.zip'))
+    assert code == 1 and 'Traceback' not in err and err.strip().count('\n') == 0
+
+
+def test_save_then_generate_in_a_new_process_gives_the_same_text(corpus_txt, tmp_path):
+    ckpt = str(tmp_path / 'model.npz')
+    common = ['--pred-len', '20', '--prefixes', '分开', '我']
+    code, out, err = cli('--data', corpus_txt, '--sampler', 'random', '--epochs', '10', '--pred-period', '10',
+                         '--hiddens', '24', '--num-steps', '8', '--batch-size', '4', '--lr', '1', '--clip', '1',
+                         '--cell', 'gru', '--seed', '3', '--save', ckpt, *common)
+    assert code == 0, err
+    trained = [l for l in out.splitlines() if l.startswith(' - ')]
+    code, out, err = cli('--load', ckpt, '--generate', *common)
+    assert code == 0, err
+    assert [l for l in out.splitlines() if l.startswith(' - ')] == trained
+    code, _, err = cli('--load', ckpt, '--generate', '--cell', 'lstm')
+    assert code == 1 and 'contradicts' in err
+
+
+def test_a_truncated_checkpoint_is_refused(corpus_txt, tmp_path):
+    ckpt = tmp_path / 'model.npz'
+    idx_to_char, _ = tiny_vocab()
+    d2l.save_checkpoint(str(ckpt), d2l.get_params(len(idx_to_char), 8, CPU), idx_to_char,
+                        {'cell': 'rnn', 'hiddens': 8, 'activation': 'relu'})
+    assert d2l.load_checkpoint(str(ckpt), CPU)[1] == idx_to_char
+    ckpt.write_bytes(ckpt.read_bytes()[:200])
+    with pytest.raises(ValueError, match='not a charrnn checkpoint'):
+        d2l.load_checkpoint(str(ckpt), CPU)
+
+
+def test_ctrl_c_stops_saves_a_loadable_checkpoint_and_exits_130(corpus_txt, tmp_path):
+    ckpt = str(tmp_path / 'model.npz')
+    p = subprocess.Popen([sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt, '--sampler', 'random',
+                          '--epochs', '100000', '--pred-period', '1', '--hiddens', '16', '--num-steps', '8',
+                          '--batch-size', '4', '--lr', '1', '--clip', '1', '--save', ckpt],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().startswith(str(len(TEXT)))  # training has begun
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and 'Traceback' not in err
+    assert 'interrupted' in out and ' - 分开' in out.split('interrupted')[1]
+    params, idx_to_char, config = d2l.load_checkpoint(ckpt, CPU)
+    assert config['hiddens'] == 16 and len(params) == 5 and idx_to_char == tiny_vocab()[0]
+
+
+def test_held_out_perplexity_is_on_characters_never_trained_on(tmp_path, capsys):
+    path = tmp_path / 'two_parts.txt'
+    path.write_text('abcd' * 60 + 'dcba' * 20, encoding='utf-8')  # the last quarter runs backwards
+    d2l.main(['--data', str(path), '--sampler', 'consecutive', '--epochs', '60', '--pred-period', '60',
+              '--hiddens', '16', '--num-steps', '8', '--batch-size', '4', '--lr', '1', '--clip', '1',
+              '--val-frac', '0.25', '--prefixes', 'a', '--seed', '0'])
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith('epoch 60')][0]
+    train = float(line.split(' perplexity ')[1].split(',')[0])
+    val = float(line.split('val perplexity ')[1].split(',')[0])
+    assert train < 1.5 < 3 < val  # it learnt abcd, and dcba was never shown to it
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (HERE / 'README.md').read_text(encoding='utf-8')
+    ci = (HERE / '.ci' / 'run').read_text(encoding='utf-8')
+    command = [l for l in ci.splitlines() if 'pytest' in l and not l.startswith('#')][-1].strip()
+    assert command in readme
