@@ -5,6 +5,7 @@ import math
 import os
 import pathlib
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -492,6 +493,29 @@ def test_cuda_libraries_are_found_in_a_pip_wheel_layout(tmp_path):
     found = d2l.find_cuda_libs(str(tmp_path))
     assert [os.path.basename(p) for p in found] == list(d2l.CUDA_LIBS)
     assert d2l.find_cuda_libs(str(tmp_path / 'elsewhere')) == []
+
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='needs gcc to build stand-in libraries')
+def test_with_mxnet_cu112_installed_the_wheel_libraries_are_preloaded_at_import(tmp_path):
+    """A fake mxnet-cu112 distribution and stand-in CUDA libraries on the path: importing charrnn
+    must load them (the CPU MXNet then imports as usual)."""
+    dist = tmp_path / 'mxnet_cu112-1.9.1.dist-info'
+    dist.mkdir()
+    (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: mxnet-cu112\nVersion: 1.9.1\n')
+    source = tmp_path / 'empty.c'
+    source.write_text('int charrnn_stand_in(void) { return 0; }\n')
+    for name in ['libcudart.so.11.0', 'libcudnn.so.8']:
+        lib = tmp_path / 'nvidia' / name.split('.')[0][3:] / 'lib'
+        lib.mkdir(parents=True)
+        subprocess.run(['gcc', '-shared', '-fPIC', '-o', str(lib / name), str(source)], check=True)
+    code = 'import charrnn, os; print(os.environ["MXNET_CUDNN_LIB_CHECKING"]); ' \
+           'print(open("/proc/self/maps").read())'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(HERE)]))
+    p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith('0\n')
+    assert str(tmp_path / 'nvidia' / 'cudart' / 'lib' / 'libcudart.so.11.0') in p.stdout
+    assert str(tmp_path / 'nvidia' / 'cudnn' / 'lib' / 'libcudnn.so.8') in p.stdout
 
 
 # ---------------------------------------------------------------- command line
