@@ -23,6 +23,7 @@ from mxnet.gluon import loss as gloss
 HERE = pathlib.Path(__file__).resolve().parent
 TEXT = '分开 不分开 我想要你 我不想 我不要再想 我不要 分开 就是 不能 不分开 ' * 4
 CPU = mx.cpu()
+TINY = '--hiddens 16 --num-steps 8 --batch-size 4 --lr 1 --clip 1'.split()  # fast CLI runs
 
 
 def tiny_vocab(text=TEXT):
@@ -280,34 +281,18 @@ def test_cell_gradients_match_finite_differences(cell):
 
 
 # ---------------------------------------------------------------- prediction
-def trained_tiny_model(epochs=30, cell='rnn'):
+def trained_tiny_model(epochs=30, num_steps=8, lr=1.0, theta=1.0, batch_size=4, hiddens=32):
+    """An rnn trained on TEXT with random sampling, reporting once, at the end."""
     idx_to_char, char_to_idx = tiny_vocab()
-    corpus = [char_to_idx[c] for c in TEXT]
-    get_params, init_state, fn = d2l.CELLS[cell]
+    corpus, V = [char_to_idx[c] for c in TEXT], len(idx_to_char)
     mx.random.seed(2)
     random.seed(2)
-    params = get_params(len(idx_to_char), 32, CPU)
+    params = d2l.get_params(V, hiddens, CPU)
+    args = (d2l.rnn, lambda: params, d2l.init_rnn_state, hiddens, V, CPU, corpus, idx_to_char)
     d2l.train_and_predict_rnn(
-        fn,
-        lambda: params,
-        init_state,
-        32,
-        len(idx_to_char),
-        CPU,
-        corpus,
-        idx_to_char,
-        char_to_idx,
-        True,
-        epochs,
-        8,
-        1.0,
-        1.0,
-        4,
-        1000,
-        10,
-        [],
+        *args, char_to_idx, True, epochs, num_steps, lr, theta, batch_size, 1000, 10, []
     )
-    return fn, params, init_state, idx_to_char, char_to_idx
+    return d2l.rnn, params, d2l.init_rnn_state, idx_to_char, char_to_idx
 
 
 @pytest.fixture(scope='module')
@@ -419,55 +404,13 @@ def test_book_protocol_with_a_users_own_cell_and_the_detached_state(capsys):
 
 
 def test_hyperparameters_that_leave_no_batch_are_an_error():
-    idx_to_char, char_to_idx = tiny_vocab()
-    corpus = [char_to_idx[c] for c in TEXT]
     with pytest.raises(ValueError, match='no minibatch'):
-        d2l.train_and_predict_rnn(
-            d2l.rnn,
-            lambda: d2l.get_params(len(idx_to_char), 8, CPU),
-            d2l.init_rnn_state,
-            8,
-            len(idx_to_char),
-            CPU,
-            corpus,
-            idx_to_char,
-            char_to_idx,
-            True,
-            1,
-            len(TEXT),
-            1.0,
-            1.0,
-            2,
-            1,
-            1,
-            [],
-        )
+        trained_tiny_model(epochs=1, num_steps=len(TEXT), batch_size=2, hiddens=8)
 
 
 def test_a_nan_loss_stops_training_naming_the_cause():
-    idx_to_char, char_to_idx = tiny_vocab()
-    corpus = [char_to_idx[c] for c in TEXT]
     with pytest.raises(FloatingPointError, match='learning rate'):
-        d2l.train_and_predict_rnn(
-            d2l.rnn,
-            lambda: d2l.get_params(len(idx_to_char), 8, CPU),
-            d2l.init_rnn_state,
-            8,
-            len(idx_to_char),
-            CPU,
-            corpus,
-            idx_to_char,
-            char_to_idx,
-            True,
-            3,
-            8,
-            1e38,
-            1e38,
-            2,
-            1,
-            1,
-            [],
-        )
+        trained_tiny_model(epochs=3, lr=1e38, theta=1e38, batch_size=2, hiddens=8)
 
 
 # ---------------------------------------------------------------- device
@@ -508,8 +451,10 @@ def test_with_mxnet_cu112_installed_the_wheel_libraries_are_preloaded_at_import(
         lib = tmp_path / 'nvidia' / name.split('.')[0][3:] / 'lib'
         lib.mkdir(parents=True)
         subprocess.run(['gcc', '-shared', '-fPIC', '-o', str(lib / name), str(source)], check=True)
-    code = 'import charrnn, os; print(os.environ["MXNET_CUDNN_LIB_CHECKING"]); ' \
-           'print(open("/proc/self/maps").read())'
+    code = (
+        'import charrnn, os; print(os.environ["MXNET_CUDNN_LIB_CHECKING"]); '
+        'print(open("/proc/self/maps").read())'
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(HERE)]))
     p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
@@ -598,33 +543,8 @@ def test_missing_or_corrupt_corpus_in_a_new_process_is_one_line(tmp_path):
 def test_save_then_generate_in_a_new_process_gives_the_same_text(corpus_txt, tmp_path):
     ckpt = str(tmp_path / 'model.npz')
     common = ['--pred-len', '20', '--prefixes', '分开', '我']
-    code, out, err = cli(
-        '--data',
-        corpus_txt,
-        '--sampler',
-        'random',
-        '--epochs',
-        '10',
-        '--pred-period',
-        '10',
-        '--hiddens',
-        '24',
-        '--num-steps',
-        '8',
-        '--batch-size',
-        '4',
-        '--lr',
-        '1',
-        '--clip',
-        '1',
-        '--cell',
-        'gru',
-        '--seed',
-        '3',
-        '--save',
-        ckpt,
-        *common
-    )
+    flags = '--sampler random --epochs 10 --pred-period 10 --cell gru --seed 3'.split() + TINY
+    code, out, err = cli('--data', corpus_txt, '--save', ckpt, *flags, *common)
     assert code == 0, err
     trained = [line for line in out.splitlines() if line.startswith(' - ')]
     code, out, err = cli('--load', ckpt, '--generate', *common)
@@ -652,30 +572,9 @@ def test_a_truncated_checkpoint_is_refused(corpus_txt, tmp_path):
 def test_ctrl_c_stops_saves_a_loadable_checkpoint_and_exits_130(corpus_txt, tmp_path):
     ckpt = str(tmp_path / 'model.npz')
     p = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / 'charrnn.py'),
-            '--data',
-            corpus_txt,
-            '--sampler',
-            'random',
-            '--epochs',
-            '100000',
-            '--pred-period',
-            '1',
-            '--hiddens',
-            '16',
-            '--num-steps',
-            '8',
-            '--batch-size',
-            '4',
-            '--lr',
-            '1',
-            '--clip',
-            '1',
-            '--save',
-            ckpt,
-        ],
+        [sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt, '--save', ckpt]
+        + '--sampler random --epochs 100000 --pred-period 1'.split()
+        + TINY,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -694,32 +593,9 @@ def test_held_out_perplexity_is_on_characters_never_trained_on(tmp_path, capsys)
     path = tmp_path / 'two_parts.txt'
     path.write_text('abcd' * 60 + 'dcba' * 20, encoding='utf-8')  # the last quarter runs backwards
     d2l.main(
-        [
-            '--data',
-            str(path),
-            '--sampler',
-            'consecutive',
-            '--epochs',
-            '60',
-            '--pred-period',
-            '60',
-            '--hiddens',
-            '16',
-            '--num-steps',
-            '8',
-            '--batch-size',
-            '4',
-            '--lr',
-            '1',
-            '--clip',
-            '1',
-            '--val-frac',
-            '0.25',
-            '--prefixes',
-            'a',
-            '--seed',
-            '0',
-        ]
+        ['--data', str(path), '--prefixes', 'a', '--seed', '0', '--val-frac', '0.25']
+        + '--sampler consecutive --epochs 60 --pred-period 60'.split()
+        + TINY
     )
     out = capsys.readouterr().out.splitlines()
     line = [line for line in out if line.startswith('epoch 60')][0]
