@@ -164,11 +164,12 @@ def test_text_file_whole_or_cut(corpus_txt):
     assert len(d2l.load_data_jay_lyrics(corpus_txt, 7)[0]) == 7
 
 
-def test_newlines_become_spaces(tmp_path):
-    path = tmp_path / 'a.zip'
-    with zipfile.ZipFile(path, 'w') as z:
-        z.writestr('a.txt', 'ab\ncd\r\n'.encode('utf-8'))
-    assert d2l.read_text(str(path)) == 'ab cd  '
+def test_line_breaks_of_any_system_become_one_space(tmp_path):
+    texts = {'unix.zip': 'ab\ncd\n', 'windows.zip': 'ab\r\ncd\r\n', 'mac.zip': 'ab\rcd\r'}
+    for name, text in texts.items():
+        with zipfile.ZipFile(tmp_path / name, 'w') as z:
+            z.writestr('a.txt', text.encode('utf-8'))
+        assert d2l.read_text(tmp_path / name) == 'ab cd '  # a pathlib.Path works too
 
 
 def test_corrupt_or_wrong_files_are_refused(tmp_path):
@@ -609,3 +610,286 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (HERE / '.ci' / 'run').read_text(encoding='utf-8')
     command = [line for line in ci.splitlines() if 'pytest' in line and line[0] != '#'][0].strip()
     assert command in readme
+
+
+# ---------------------------------------------------------------- hardening
+def test_the_loss_is_exact_cross_entropy_with_exact_gradients_for_extreme_logits():
+    """A logit gap past 69 once froze the loss at 69 and zeroed that row's gradient."""
+    O = np.array([[0, 200, 0], [1e30, -1e30, 5], [3, 2, 1]], dtype=np.float32)
+    y = np.array([0, 1, 2])
+    outputs = [nd.array(O[i : i + 1]) for i in range(3)]  # three steps of a batch of one
+    for o in outputs:
+        o.attach_grad()
+    with autograd.record():
+        loss = d2l.sequence_loss(outputs, nd.array(y[None, :]))
+    loss.backward()
+    O64 = O.astype(np.float64)
+    lse = O64.max(axis=1) + np.log(np.exp(O64 - O64.max(axis=1, keepdims=True)).sum(axis=1))
+    assert loss.asscalar() == pytest.approx((lse - O64[np.arange(3), y]).mean(), rel=1e-6)
+    expected = np.exp(O64 - lse[:, None])
+    expected[np.arange(3), y] -= 1
+    grads = np.concatenate([o.grad.asnumpy() for o in outputs])
+    assert np.allclose(grads, expected / 3, atol=1e-6) and grads[0, 0] < -0.3
+
+
+def test_a_tiny_temperature_draws_the_likeliest_and_nan_or_inf_is_refused(model):
+    fn, params, init_state, idx_to_char, char_to_idx = model
+    args = (fn, params, init_state, 32, len(idx_to_char), CPU, idx_to_char, char_to_idx)
+    greedy = d2l.predict_rnn('分开', 20, *args)
+    for temperature in [1e-39, 1e-300]:  # O / T overflowed float32: NaN, then index 0 drawn
+        assert d2l.predict_rnn('分开', 20, *args, temperature=temperature) == greedy
+    for bad in [float('nan'), float('inf'), -1]:
+        with pytest.raises(ValueError, match='temperature'):
+            d2l.predict_rnn('分开', 5, *args, temperature=bad)
+
+
+def test_an_unknown_activation_is_an_error_naming_the_choices():
+    params = d2l.get_params(5, 4, CPU)
+    inputs = d2l.to_onehot(nd.array([[1, 2]]), 5)
+    for bad in ['sigmoid', 'ReLU']:
+        with pytest.raises(ValueError, match="'relu' or 'tanh'"):
+            d2l.rnn(inputs, d2l.init_rnn_state(1, 4, CPU), params, activation=bad)
+
+
+def test_lstm_state_is_two_arrays_and_text_files_take_a_path(corpus_txt):
+    H, C = d2l.init_lstm_state(2, 3, CPU)
+    H[:] = 1
+    assert H is not C and C.sum().asscalar() == 0
+    assert d2l.read_text(pathlib.Path(corpus_txt), None) == TEXT
+
+
+def test_elapsed_times_go_past_24_hours():
+    assert d2l.hms(59) == '0:00:59' and d2l.hms(90061) == '25:01:01'
+
+
+def test_held_out_text_too_short_for_a_window_is_an_error_and_any_sequence_works():
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT], len(idx_to_char)
+    params = d2l.get_params(V, 8, CPU)
+    with pytest.raises(ValueError, match='held-out'):
+        d2l.evaluate_perplexity(d2l.rnn, params, d2l.init_rnn_state, 8, V, CPU, corpus[:8], 8)
+    history = {}
+    d2l.train_and_predict_rnn(
+        d2l.rnn, lambda: params, d2l.init_rnn_state, 8, V, CPU, corpus, idx_to_char,
+        char_to_idx, True, 5, 8, 1.0, 1.0, 4, 2, 5, [], val_indices=np.array(corpus[:40]),
+        history=history,
+    )
+    assert len(history['train']) == 5 and [epoch for epoch, _ in history['val']] == [2, 4, 5]
+    assert all(p > 1 for p in history['train']) and all(p > 1 for _, p in history['val'])
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'gru', 'lstm'])
+def test_the_trainer_takes_charrnns_own_get_params(cell, capsys):
+    get_params, init_state, fn = d2l.CELLS[cell]
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT], len(idx_to_char)
+    params = d2l.train_and_predict_rnn(
+        fn, get_params, init_state, 8, V, CPU, corpus, idx_to_char, char_to_idx, False, 1, 8,
+        1.0, 1.0, 4, 1, 5, ['分开'],
+    )
+    assert len(params) == len(get_params(V, 8, CPU)) and params[0].shape == (V, 8)
+    assert '- 分开' in capsys.readouterr().out
+
+
+def test_save_path_is_checked_before_training_and_never_leaves_a_temporary_file(
+    corpus_txt, tmp_path, capsys
+):
+    for path, message in [(tmp_path / 'no' / 'm.npz', 'folder'), (tmp_path, 'folder')]:
+        with pytest.raises(SystemExit) as exit_info:
+            d2l.main(['--data', corpus_txt, '--sampler', 'random', '--save', str(path)] + TINY)
+        assert message in str(exit_info.value.code) and 'epoch' not in capsys.readouterr().out
+    idx_to_char, _ = tiny_vocab()
+    params = d2l.get_params(len(idx_to_char), 8, CPU)
+    with pytest.raises(OSError):  # the rename onto a folder fails
+        d2l.save_checkpoint(str(tmp_path), params, idx_to_char, {'cell': 'rnn'})
+    assert not list(tmp_path.parent.glob('*.tmp')) and not list(tmp_path.glob('*.tmp'))
+
+
+def test_ctrl_c_in_a_notebook_leaves_ctrl_c_working(corpus_txt, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(d2l, 'train_and_predict_rnn', interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.main(['--data', corpus_txt, '--sampler', 'random'] + TINY)
+    assert exit_info.value.code == 130 and 'interrupted' in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+@pytest.mark.parametrize(
+    'text, message',
+    [('', '0 distinct'), ('aaaaaaaaaaaaaaaa', '1 distinct'), ('ab' * 8, 'no minibatch')],
+)
+def test_a_text_too_small_to_learn_from_is_one_line(tmp_path, text, message, capsys):
+    path = tmp_path / 'small.txt'
+    path.write_text(text, encoding='utf-8')
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.main(['--data', str(path), '--sampler', 'random', '--prefixes', 'a'] + TINY)
+    assert str(exit_info.value.code).startswith('charrnn: error:')
+    assert message in str(exit_info.value.code) and '\n' not in str(exit_info.value.code)
+
+
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (['--cell', 'gru', '--activation', 'tanh'], 'rnn only'),
+        (['--val-frac', '0.005'], 'holds out 0 characters'),
+    ],
+)
+def test_flags_that_would_do_nothing_are_refused(corpus_txt, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.main(['--data', corpus_txt, '--sampler', 'random'] + TINY + args)
+    assert message in str(exit_info.value.code)
+
+
+def test_a_gru_checkpoint_refuses_an_activation_and_generate_refuses_training_flags(
+    tmp_path, capsys
+):
+    ckpt = str(tmp_path / 'gru.npz')
+    idx_to_char, _ = tiny_vocab()
+    params = d2l.get_gru_params(len(idx_to_char), 8, CPU)
+    d2l.save_checkpoint(ckpt, params, idx_to_char, {'cell': 'gru', 'hiddens': 8})
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.main(['--load', ckpt, '--generate', '--activation', 'tanh'])
+    assert 'rnn only' in str(exit_info.value.code)
+    for flags in [['--save', 'x.npz'], ['--data', 'x.txt'], ['--epochs', '3'],
+                  ['--val-frac', '0.1'], ['--sampler', 'random'], ['--plot', 'x.png']]:
+        with pytest.raises(SystemExit) as exit_info:
+            d2l.parse_args(['--load', ckpt, '--generate'] + flags)
+        assert exit_info.value.code == 2 and flags[0] in capsys.readouterr().err
+    d2l.main(['--load', ckpt, '--generate', '--prefixes', '分', '--pred-len', '3'])
+    assert capsys.readouterr().out.startswith(' - 分')
+
+
+def test_the_start_line_counts_held_out_characters_unseen_in_training(tmp_path, capsys):
+    path = tmp_path / 'text.txt'
+    path.write_text('abcd' * 40 + 'abxy' * 10, encoding='utf-8')  # x and y only in the end
+    d2l.main(['--data', str(path), '--sampler', 'random', '--val-frac', '0.2', '--epochs', '1',
+              '--prefixes', 'a'] + TINY)
+    assert '200 characters (40 held out, 20 unseen in training)' in capsys.readouterr().out
+
+
+def test_help_names_each_default_once_and_calls_the_notebook_the_notebook():
+    code, out, _ = cli('--help')
+    assert code == 0 and 'None' not in out and 'notebook' in out and 'the seed' not in out
+    helps = ' '.join(out.split()).split(' --')  # one entry per flag, its lines joined
+    assert all(entry.count('(default') <= 1 for entry in helps)
+
+
+# ---------------------------------------------------------------- following and keeping long runs
+def test_on_a_terminal_a_status_line_is_rewritten_and_logs_stay_clean(corpus_txt):
+    import pty
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt, '--sampler', 'random',
+         '--epochs', '6', '--pred-period', '3'] + TINY,
+        stdout=subprocess.PIPE, stderr=slave, cwd=HERE,
+    )
+    os.close(slave)
+    err = b''
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: the run is over
+            break
+        if not chunk:
+            break
+        err += chunk
+    out = p.stdout.read().decode('utf-8')
+    assert p.wait(timeout=60) == 0
+    os.close(master)
+    statuses = err.decode('utf-8').split('\r\x1b[K')
+    assert [s.split(',')[0] for s in statuses if s.startswith('random')] == [
+        'random sampling: epoch %d/6' % i for i in range(1, 7)
+    ]
+    assert 'chars/s, ETA' in statuses[1] and '\r' not in out
+    assert [line.split(',')[0] for line in out.splitlines() if line.startswith('epoch')] == [
+        'epoch 3', 'epoch 6'
+    ]
+    code, out, err = cli('--data', corpus_txt, '--sampler', 'random', '--epochs', '3', *TINY)
+    assert code == 0 and '\r' not in out + err and 'chars/s' in out
+
+
+def test_save_keeps_the_model_of_lowest_held_out_perplexity(real_corpus, tmp_path, capsys):
+    ckpt = str(tmp_path / 'best.npz')
+    d2l.main(
+        '--corpus-chars 4000 --hiddens 64 --val-frac 0.2 --sampler random --epochs 60 '
+        '--pred-period 5 --seed 1 --pred-len 5 --prefixes 分开 --save'.split() + [ckpt]
+    )  # held-out perplexity here: 876 at epoch 5, lowest (318) at 25, 420 at 60
+    out = capsys.readouterr().out
+    reports = [line for line in out.splitlines() if line.startswith('epoch')]
+    val = {int(r.split()[1][:-1]): float(r.split('val perplexity ')[1].split(',')[0])
+           for r in reports}
+    best_epoch = min(val, key=val.get)
+    assert 5 < best_epoch < 60 and val[60] > 1.2 * val[best_epoch]  # it fell, then rose
+    saved = [line for line in out.splitlines() if line.startswith('saved:')]
+    assert len(saved) > 1  # written again each time it improved
+    assert saved[-1] == 'saved: best val perplexity %.2f at epoch %d' % (val[best_epoch], best_epoch)
+    params, idx_to_char, config = d2l.load_checkpoint(ckpt, CPU)
+    corpus = d2l.load_data_jay_lyrics(None, 4000)[0]
+    _, init_state, cell = d2l.cell_functions(config)
+    held_out = d2l.evaluate_perplexity(cell, params, init_state, 64, len(idx_to_char), CPU,
+                                       corpus[-800:], 35)
+    assert held_out == pytest.approx(val[best_epoch], abs=0.01)
+
+
+def test_plot_draws_each_report_and_without_matplotlib_stops_before_training(
+    corpus_txt, tmp_path
+):
+    flags = ['--data', corpus_txt, '--epochs', '4', '--pred-period', '2', '--val-frac', '0.3']
+    for name, magic in [('p.png', b'\x89PNG'), ('p.svg', b'<?xml'), ('p.pdf', b'%PDF')]:
+        code, _, err = cli(*flags, '--plot', str(tmp_path / name), *TINY)
+        assert code == 0, err
+        assert (tmp_path / name).read_bytes().startswith(magic)
+    stand_in = tmp_path / 'site' / 'matplotlib'
+    stand_in.mkdir(parents=True)
+    (stand_in / '__init__.py').write_text("raise ImportError('stand-in: no matplotlib here')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / 'site'))
+    p = subprocess.run(
+        [sys.executable, str(HERE / 'charrnn.py'), *flags, '--plot', str(tmp_path / 'q.png')],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert p.returncode == 1 and p.stdout == '' and p.stderr.count('\n') == 1
+    assert 'pip install matplotlib' in p.stderr and not (tmp_path / 'q.png').exists()
+
+
+# ---------------------------------------------------------------- when MXNet cannot load
+@pytest.mark.parametrize(
+    'error, advice',
+    [
+        ("OSError('libarmpl_lp64_mp.so: cannot open shared object file')", 'Arm Performance'),
+        ("ImportError('stand-in: no mxnet')", 'pip install -r requirements.txt'),
+    ],
+)
+def test_when_mxnet_cannot_load_the_command_line_says_so_in_one_line(tmp_path, error, advice):
+    (tmp_path / 'mxnet').mkdir()
+    (tmp_path / 'mxnet' / '__init__.py').write_text('raise %s\n' % error)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    cause = error.split("'")[1]
+    p = subprocess.run([sys.executable, str(HERE / 'charrnn.py'), '--help'], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 1 and p.stdout == '' and p.stderr.count('\n') == 1
+    assert p.stderr.startswith('charrnn: error: cannot import mxnet') and cause in p.stderr
+    assert advice in p.stderr
+    p = subprocess.run([sys.executable, '-c', 'import charrnn'], capture_output=True, text=True,
+                       env=env, cwd=HERE)
+    last = p.stderr.strip().splitlines()[-1]
+    assert p.returncode == 1 and last.startswith('ImportError: cannot import mxnet')
+    assert cause in last and advice in last
+
+
+@pytest.mark.skipif(sys.version_info < (3, 9), reason='numpy 2 has no release for Python 3.8')
+def test_with_numpy_2_the_command_line_says_to_install_numpy_below_2(tmp_path):
+    """For real: MXNet 1.9.1 beside numpy 2, in a new virtual environment (pip, about 10 s)."""
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+    pip = [str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '-q']
+    subprocess.run(pip + ['numpy>=2', 'requests'], check=True)
+    subprocess.run(pip + ['--no-deps', 'mxnet==1.9.1'], check=True)
+    p = subprocess.run([str(venv / 'bin' / 'python'), str(HERE / 'charrnn.py')],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.count('\n') == 1
+    assert p.stderr.startswith('charrnn: error: cannot import mxnet (AttributeError:')
+    assert "numpy<2" in p.stderr and 'NumPy 2' in p.stderr
