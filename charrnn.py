@@ -47,12 +47,11 @@ try:
     import mxnet as mx
     from mxnet import autograd, nd
 except Exception as e:  # no mxnet, a library it needs (OSError), numpy 2 (AttributeError), ...
+    advice = 'pip install -r requirements.txt (mxnet 1.9.1 needs Python 3.8 to 3.13)'
     if np.lib.NumpyVersion(np.__version__) >= '2.0.0':
         advice = "MXNet 1.9.1 needs numpy<2: pip install 'numpy<2' (Python 3.14+: use a 3.12)"
     elif 'libarmpl' in str(e):
         advice = 'install Arm Performance Libraries first (see the README), or use x86-64'
-    else:
-        advice = 'pip install -r requirements.txt (mxnet 1.9.1 needs Python 3.8 to 3.13)'
     message = 'cannot import mxnet (%s: %s): %s' % (type(e).__name__, str(e).split('\n')[0], advice)
     if __name__ == '__main__':
         sys.exit('charrnn: error: ' + message)
@@ -76,7 +75,6 @@ def try_gpu():
     return mx.cpu() if problem else mx.gpu()
 
 ctx = try_gpu()
-
 DATA_URL = 'https://github.com/d2l-ai/d2l-zh/raw/v1/data/jaychou_lyrics.txt.zip'
 DATA_SHA1 = '9529987e701a4f37048ab778270a5dde9a762a0b'
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jaychou_lyrics.txt.zip')
@@ -109,7 +107,8 @@ def read_text(path=None, num_chars=10000):
             raw = pathlib.Path(path).read_bytes()
         text = raw.decode('utf-8')
     except (zipfile.BadZipFile, StopIteration, UnicodeDecodeError) as e:
-        raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%r)' % (path, e)) from None
+        raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s: %s)'
+                         % (path, type(e).__name__, e)) from None
     return text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
 
 def build_vocab(text):
@@ -122,7 +121,7 @@ def build_vocab(text):
 def encode(text, char_to_idx):
     """The indices of text's characters; ValueError if it is empty or has unknown ones (named)."""
     if not text:
-        raise ValueError('the text is empty: give at least one character')
+        raise ValueError('an empty text or prefix: give at least one character')
     unknown = sorted(set(text) - set(char_to_idx))
     if unknown:
         raise ValueError('not in the vocabulary: %s' % ' '.join(repr(c) for c in unknown))
@@ -266,7 +265,7 @@ def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, voc
         X = nd.array([output[-1:]], ctx=ctx)
     return ''.join(idx_to_char[i] for i in output)
 
-# ------------------------------------------------------------------------------ training 训练
+# ---------------------------------------------------------------- training, saving 训练、保存
 def sequence_loss(outputs, Y):
     """Mean cross-entropy per character, exact for any finite logits (log_softmax, not log(p))."""
     return -nd.pick(nd.log_softmax(nd.concat(*outputs, dim=0)), Y.T.reshape((-1,))).mean()
@@ -358,7 +357,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         elapsed = time.time() - start
         speed = '%s chars/s' % format(n * batch_size * num_steps / seconds, ',.0f')
         eta = hms(elapsed / (epoch + 1) * (num_epochs - epoch - 1))
-        show_status('%s sampling: epoch %d/%d, perplexity %.2f, %s, ETA %s' % (
+        show_status('%s: epoch %d/%d, perplexity %.2f, %s, ETA %s' % (
             sampler, epoch + 1, num_epochs, history['train'][-1], speed, eta))
         if (epoch + 1) % pred_period == 0 or epoch + 1 == num_epochs:
             line = 'epoch %d, perplexity %.2f' % (epoch + 1, history['train'][-1])
@@ -378,7 +377,6 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                 on_report(epoch + 1, params, history)
     return params
 
-# ------------------------------------------------------------------------------ saving 保存
 def save_checkpoint(path, params, idx_to_char, config):
     """Parameters, vocabulary and configuration in one .npz: a temporary file, renamed."""
     tmp = os.fspath(path) + '.tmp'
@@ -454,9 +452,9 @@ def parse_args(argv=None):
     a('--generate', action='store_true', help='with --load: only write continuations')
     a('--plot', metavar='PATH', help='draw the perplexities to a .png, .svg or .pdf')
     args = p.parse_args(argv)
-    unused = ['--' + name.replace('_', '-') for name in ['data', 'corpus_chars', 'val_frac',
-              'sampler', 'epochs', 'num_steps', 'batch_size', 'lr', 'clip', 'pred_period',
-              'save', 'plot'] if getattr(args, name) != p.get_default(name)]
+    unused = ['--' + name.replace('_', '-') for name in [
+        'data', 'corpus_chars', 'val_frac', 'sampler', 'epochs', 'num_steps', 'batch_size', 'lr',
+        'clip', 'pred_period', 'save', 'plot'] if getattr(args, name) != p.get_default(name)]
     for name in ['epochs', 'num_steps', 'batch_size', 'lr', 'clip', 'pred_period', 'hiddens']:
         if getattr(args, name) is not None and not getattr(args, name) > 0:  # NaN too
             p.error('--%s must be greater than 0' % name.replace('_', '-'))
@@ -534,7 +532,6 @@ def train_models(args, config, params, idx_to_char, train, val, device):
             print('saved: best val perplexity %(val).2f at epoch %(epoch)d' % best, flush=True)
         if args.plot:
             plot_perplexity(args.plot, histories)
-
     samplers = ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]
     try:
         for i, sampler in enumerate(samplers):
@@ -557,7 +554,7 @@ def train_models(args, config, params, idx_to_char, train, val, device):
         sys.exit(130)
 
 def run(args):
-    """The command line's work, a job a line; bad input raises ValueError or OSError."""
+    """The command line's work, a job a line; bad input raises ValueError, OSError, ImportError."""
     device = set_up(args)
     if args.load:
         params, idx_to_char, saved = load_checkpoint(args.load, device)
@@ -565,11 +562,11 @@ def run(args):
     if args.generate:
         write_continuations(args, config, params, idx_to_char, device)
         return
-    if args.save and (os.path.isdir(args.save)  # checked now, not after hours of training
-                      or not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK)):
-        raise ValueError('--save %s: not a file name in a folder you can write to' % args.save)
-    if args.plot:  # an empty plot: matplotlib is there and the file can be written
-        plot_perplexity(args.plot, {})
+    if args.save and os.path.isdir(args.save):  # checked now, not after hours of training
+        raise IsADirectoryError('--save %s is a folder: give a file name' % args.save)
+    if args.save:  # a file can be made there: the folder exists and may be written
+        open(args.save + '.tmp', 'wb').close()
+        os.remove(args.save + '.tmp')
     text = read_text(args.data, args.corpus_chars or None)
     if not args.load:
         params = None
@@ -579,6 +576,8 @@ def run(args):
     for prefix in args.prefixes:  # a bad prefix stops the run now, not at the first report
         encode(prefix, char_to_idx)
     train, val = split_corpus(encode(text, char_to_idx), args.val_frac, args.num_steps)
+    if args.plot:  # an empty plot, last: matplotlib is there and the file can be written
+        plot_perplexity(args.plot, {})
     seen = set(train)
     print('%d characters (%d held out, %d unseen in training), vocabulary %d, %s of %d hidden '
           'units, on %s' % (len(text), len(val), sum(i not in seen for i in val),
@@ -590,10 +589,12 @@ def main(argv=None):
     handler = signal.getsignal(signal.SIGINT)
     try:
         run(parse_args(argv))
-    except (ValueError, OSError, ImportError, FloatingPointError) as e:
+    except (ValueError, OSError, ImportError, ArithmeticError) as e:
+        show_status()  # a status line on the terminal is erased first
         sys.exit('charrnn: error: %s' % e)
     finally:  # Ctrl-C works again in the notebook or program that called main()
-        signal.signal(signal.SIGINT, handler)
+        if signal.getsignal(signal.SIGINT) is not handler:  # (only the main thread may set it)
+            signal.signal(signal.SIGINT, handler)
 
 if __name__ == '__main__':
     main()

@@ -615,18 +615,19 @@ def test_readme_test_command_is_what_ci_runs():
 # ---------------------------------------------------------------- hardening
 def test_the_loss_is_exact_cross_entropy_with_exact_gradients_for_extreme_logits():
     """A logit gap past 69 once froze the loss at 69 and zeroed that row's gradient."""
-    O = np.array([[0, 200, 0], [1e30, -1e30, 5], [3, 2, 1]], dtype=np.float32)
+    logits = np.array([[0, 200, 0], [1e30, -1e30, 5], [3, 2, 1]], dtype=np.float32)
     y = np.array([0, 1, 2])
-    outputs = [nd.array(O[i : i + 1]) for i in range(3)]  # three steps of a batch of one
+    outputs = [nd.array(row[None, :]) for row in logits]  # three steps of a batch of one
     for o in outputs:
         o.attach_grad()
     with autograd.record():
         loss = d2l.sequence_loss(outputs, nd.array(y[None, :]))
     loss.backward()
-    O64 = O.astype(np.float64)
-    lse = O64.max(axis=1) + np.log(np.exp(O64 - O64.max(axis=1, keepdims=True)).sum(axis=1))
-    assert loss.asscalar() == pytest.approx((lse - O64[np.arange(3), y]).mean(), rel=1e-6)
-    expected = np.exp(O64 - lse[:, None])
+    exact = logits.astype(np.float64)
+    top = exact.max(axis=1)
+    lse = top + np.log(np.exp(exact - top[:, None]).sum(axis=1))  # log-sum-exp per row
+    assert loss.asscalar() == pytest.approx((lse - exact[np.arange(3), y]).mean(), rel=1e-6)
+    expected = np.exp(exact - lse[:, None])
     expected[np.arange(3), y] -= 1
     grads = np.concatenate([o.grad.asnumpy() for o in outputs])
     assert np.allclose(grads, expected / 3, atol=1e-6) and grads[0, 0] < -0.3
@@ -694,7 +695,8 @@ def test_the_trainer_takes_charrnns_own_get_params(cell, capsys):
 def test_save_path_is_checked_before_training_and_never_leaves_a_temporary_file(
     corpus_txt, tmp_path, capsys
 ):
-    for path, message in [(tmp_path / 'no' / 'm.npz', 'folder'), (tmp_path, 'folder')]:
+    for path, message in [(tmp_path / 'no' / 'm.npz', 'No such file'), (tmp_path, 'folder'),
+                          (pathlib.Path(corpus_txt) / 'm.npz', 'Not a directory')]:
         with pytest.raises(SystemExit) as exit_info:
             d2l.main(['--data', corpus_txt, '--sampler', 'random', '--save', str(path)] + TINY)
         assert message in str(exit_info.value.code) and 'epoch' not in capsys.readouterr().out
@@ -715,6 +717,32 @@ def test_ctrl_c_in_a_notebook_leaves_ctrl_c_working(corpus_txt, monkeypatch, cap
         d2l.main(['--data', corpus_txt, '--sampler', 'random'] + TINY)
     assert exit_info.value.code == 130 and 'interrupted' in capsys.readouterr().out
     assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_main_runs_from_a_thread_which_may_not_touch_signals(corpus_txt, capsys):
+    import threading
+
+    errors = []
+
+    def train():
+        try:
+            d2l.main(['--data', corpus_txt, '--sampler', 'random', '--epochs', '1'] + TINY)
+        except BaseException as e:  # noqa: B902 (any escape is the failure)
+            errors.append(e)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    thread.join(timeout=120)
+    assert errors == [] and 'epoch 1,' in capsys.readouterr().out
+
+
+def test_a_file_in_another_encoding_is_named_in_one_short_line(tmp_path):
+    path = tmp_path / 'gbk.txt'
+    path.write_bytes('分开 不分开 '.encode('gbk') * 5000)
+    with pytest.raises(ValueError) as error_info:
+        d2l.read_text(path)
+    message = str(error_info.value)
+    assert 'UnicodeDecodeError' in message and 'not a UTF-8' in message and len(message) < 300
 
 
 @pytest.mark.parametrize(
@@ -802,7 +830,7 @@ def test_on_a_terminal_a_status_line_is_rewritten_and_logs_stay_clean(corpus_txt
     os.close(master)
     statuses = err.decode('utf-8').split('\r\x1b[K')
     assert [s.split(',')[0] for s in statuses if s.startswith('random')] == [
-        'random sampling: epoch %d/6' % i for i in range(1, 7)
+        'random: epoch %d/6' % i for i in range(1, 7)
     ]
     assert 'chars/s, ETA' in statuses[1] and '\r' not in out
     assert [line.split(',')[0] for line in out.splitlines() if line.startswith('epoch')] == [
@@ -826,7 +854,8 @@ def test_save_keeps_the_model_of_lowest_held_out_perplexity(real_corpus, tmp_pat
     assert 5 < best_epoch < 60 and val[60] > 1.2 * val[best_epoch]  # it fell, then rose
     saved = [line for line in out.splitlines() if line.startswith('saved:')]
     assert len(saved) > 1  # written again each time it improved
-    assert saved[-1] == 'saved: best val perplexity %.2f at epoch %d' % (val[best_epoch], best_epoch)
+    best = 'saved: best val perplexity %.2f at epoch %d' % (val[best_epoch], best_epoch)
+    assert saved[-1] == best
     params, idx_to_char, config = d2l.load_checkpoint(ckpt, CPU)
     corpus = d2l.load_data_jay_lyrics(None, 4000)[0]
     _, init_state, cell = d2l.cell_functions(config)
@@ -853,6 +882,8 @@ def test_plot_draws_each_report_and_without_matplotlib_stops_before_training(
     )
     assert p.returncode == 1 and p.stdout == '' and p.stderr.count('\n') == 1
     assert 'pip install matplotlib' in p.stderr and not (tmp_path / 'q.png').exists()
+    code, _, err = cli('--data', str(tmp_path / 'absent.txt'), '--plot', str(tmp_path / 'r.png'))
+    assert code == 1 and not (tmp_path / 'r.png').exists()  # nothing drawn for a run that fails
 
 
 # ---------------------------------------------------------------- when MXNet cannot load
