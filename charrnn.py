@@ -33,10 +33,12 @@ CUDA_LIBS = ('libcudart.so.11.0', 'libcublasLt.so.11', 'libcublas.so.11', 'libcu
              'libcurand.so.10', 'libcusolver.so.11', 'libnvrtc.so.11.2', 'libnvToolsExt.so.1',
              'libnccl.so.2', 'libcudnn.so.8')
 
+
 def find_cuda_libs(site_packages):
     """Paths of the CUDA 11 libraries of pip's nvidia-*-cu11 wheels, in load order."""
     found = {p.name: str(p) for p in pathlib.Path(site_packages).glob('nvidia/*/lib/*.so*')}
     return [found[name] for name in CUDA_LIBS if name in found]
+
 
 with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
     site = str(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
@@ -57,6 +59,7 @@ except Exception as e:  # no mxnet, a library it needs (OSError), numpy 2 (Attri
         sys.exit('charrnn: error: ' + message)
     raise ImportError(message) from e
 
+
 def gpu_problem():
     """None if gpu(0) runs a kernel and reads it back (the book only allocates), else why not."""
     if mx.context.num_gpus() == 0:  # asking a CPU-only MXNet for mx.gpu() logs an error
@@ -67,6 +70,7 @@ def gpu_problem():
         return str(e).strip().splitlines()[0]
     return None
 
+
 def try_gpu():
     """gpu(0) if it works, else cpu(), saying why in one line if a GPU is there but unusable."""
     problem = gpu_problem()
@@ -74,12 +78,15 @@ def try_gpu():
         print('charrnn: using the CPU, the GPU is unusable: %s' % problem, file=sys.stderr)
     return mx.cpu() if problem else mx.gpu()
 
+
 ctx = try_gpu()
 DATA_URL = 'https://github.com/d2l-ai/d2l-zh/raw/v1/data/jaychou_lyrics.txt.zip'
 DATA_SHA1 = '9529987e701a4f37048ab778270a5dde9a762a0b'
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jaychou_lyrics.txt.zip')
 
 # ------------------------------------------------------------------------------ data 数据
+
+
 def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
     """Fetch url to path, keeping it only if its SHA-1 matches."""
     try:
@@ -93,6 +100,7 @@ def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
     pathlib.Path(path + '.part').write_bytes(data)
     os.replace(path + '.part', path)  # renamed once whole: never half a file at path
     return path
+
 
 def read_text(path=None, num_chars=10000):
     """The first num_chars characters (None: all) of a UTF-8 .txt or of the .txt in a .zip, a
@@ -111,12 +119,14 @@ def read_text(path=None, num_chars=10000):
                          % (path, type(e).__name__, e)) from None
     return text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
 
+
 def build_vocab(text):
     """idx_to_char: the text's characters sorted, the same in every process (list(set()) isn't)."""
     idx_to_char = sorted(set(text))
     if len(idx_to_char) < 2:
         raise ValueError('the text has %d distinct characters, fewer than 2' % len(idx_to_char))
     return idx_to_char
+
 
 def encode(text, char_to_idx):
     """The indices of text's characters; ValueError if it is empty or has unknown ones (named)."""
@@ -127,12 +137,14 @@ def encode(text, char_to_idx):
         raise ValueError('not in the vocabulary: %s' % ' '.join(repr(c) for c in unknown))
     return [char_to_idx[c] for c in text]
 
+
 def load_data_jay_lyrics(path=None, num_chars=10000):
     """(corpus_indices, char_to_idx, idx_to_char, vocab_size), the vocabulary sorted."""
     text = read_text(path, num_chars)
     idx_to_char = build_vocab(text)
     char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
     return encode(text, char_to_idx), char_to_idx, idx_to_char, len(idx_to_char)
+
 
 def data_iter_random(corpus_indices, batch_size, num_steps, ctx=None):
     """随机采样: disjoint windows in random order; Y is X shifted by one character."""
@@ -143,6 +155,7 @@ def data_iter_random(corpus_indices, batch_size, num_steps, ctx=None):
         window = starts[i * batch_size:(i + 1) * batch_size, None] + np.arange(num_steps)
         yield nd.array(corpus[window], ctx=ctx), nd.array(corpus[window + 1], ctx=ctx)
 
+
 def data_iter_consecutive(corpus_indices, batch_size, num_steps, ctx=None):
     """相邻采样: the corpus cut into batch_size rows; batch k+1 goes on from batch k in each."""
     batch_len = len(corpus_indices) // batch_size
@@ -151,14 +164,18 @@ def data_iter_consecutive(corpus_indices, batch_size, num_steps, ctx=None):
         yield rows[:, i:i + num_steps], rows[:, i + 1:i + 1 + num_steps]
 
 # -------------------------------------------------------------- model, prediction 模型、预测
+
+
 def to_onehot(X, size):
     """(batch, num_steps) indices -> a list of num_steps one-hot (batch, size) matrices."""
     return list(nd.one_hot(X.T, size))  # one operator; the items are views of its result
+
 
 def affine_steps(X, W, b, num_steps):
     """X W + b for all the steps stacked in X: one large product (FullyConnected), then split."""
     Z = nd.FullyConnected(X, W.T, b, num_hidden=W.shape[1])
     return list(nd.split(Z, num_outputs=num_steps, axis=0)) if num_steps > 1 else [Z]
+
 
 def init_params(ctx, *shapes):
     """Parameters of these shapes, gradients attached: weights from N(0, 0.01²), biases zero."""
@@ -168,16 +185,20 @@ def init_params(ctx, *shapes):
         param.attach_grad()
     return params
 
+
 def get_params(vocab_size, num_hiddens, ctx):
     """W_xh, W_hh, b_h, then the output layer W_hq, b_q."""
     V, H = vocab_size, num_hiddens
     return init_params(ctx, (V, H), (H, H), (H,), (H, V), (V,))
 
+
 def init_rnn_state(batch_size, num_hiddens, ctx):
     """(H,): a tuple, as states with several parts (LSTM) are."""
     return (nd.zeros((batch_size, num_hiddens), ctx=ctx),)
 
+
 init_gru_state = init_rnn_state  # a GRU's state is an RNN's: (H,)
+
 
 def rnn(inputs, state, params, activation='relu'):
     """循环神经网络: H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q.
@@ -193,10 +214,12 @@ def rnn(inputs, state, params, activation='relu'):
         Hs.append(H)
     return affine_steps(nd.concat(*Hs, dim=0), W_hq, b_q, len(Hs)), (H,)
 
+
 def get_gru_params(vocab_size, num_hiddens, ctx):
     """W_x*, W_h*, b_* of the update gate z, reset gate r and candidate h; then W_hq, b_q."""
     V, H = vocab_size, num_hiddens
     return init_params(ctx, *[(V, H), (H, H), (H,)] * 3, (H, V), (V,))
+
 
 def gru(inputs, state, params):
     """门控循环单元: Z = σ(X W_xz + H W_hz + b_z), R = σ(X W_xr + H W_hr + b_r),
@@ -215,14 +238,17 @@ def gru(inputs, state, params):
         Hs.append(H)
     return affine_steps(nd.concat(*Hs, dim=0), W_hq, b_q, len(Hs)), (H,)
 
+
 def get_lstm_params(vocab_size, num_hiddens, ctx):
     """W_x*, W_h*, b_* of the gates i, f, o and the candidate memory c, then W_hq, b_q."""
     V, H = vocab_size, num_hiddens
     return init_params(ctx, *[(V, H), (H, H), (H,)] * 4, (H, V), (V,))
 
+
 def init_lstm_state(batch_size, num_hiddens, ctx):
     """(H, C): the hidden state and the memory cell, two arrays."""
     return tuple(nd.zeros((batch_size, num_hiddens), ctx=ctx) for _ in range(2))
+
 
 def lstm(inputs, state, params):
     """长短期记忆: I, F, O = σ(X W_x* + H W_h* + b_*), C̃ = tanh(X W_xc + H W_hc + b_c),
@@ -243,8 +269,10 @@ def lstm(inputs, state, params):
         Hs.append(H)
     return affine_steps(nd.concat(*Hs, dim=0), W_hq, b_q, len(Hs)), (H, C)
 
+
 CELLS = {'rnn': (get_params, init_rnn_state, rnn), 'gru': (get_gru_params, init_gru_state, gru),
          'lstm': (get_lstm_params, init_lstm_state, lstm)}
+
 
 def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx,
                 idx_to_char, char_to_idx, temperature=0):
@@ -266,9 +294,12 @@ def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, voc
     return ''.join(idx_to_char[i] for i in output)
 
 # ---------------------------------------------------------------- training, saving 训练、保存
+
+
 def sequence_loss(outputs, Y):
     """Mean cross-entropy per character, exact for any finite logits (log_softmax, not log(p))."""
     return -nd.pick(nd.log_softmax(nd.concat(*outputs, dim=0)), Y.T.reshape((-1,))).mean()
+
 
 def grad_clipping(params, theta, ctx):
     """裁剪梯度: g <- min(θ / ||g||, 1) g, g all the gradients as one vector, on the device."""
@@ -278,11 +309,13 @@ def grad_clipping(params, theta, ctx):
     for g in grads:
         g[:] *= scale
 
+
 def sgd(params, lr, batch_size):
     """param <- param - lr * grad / batch_size, in one fused operator a Ctrl-C cannot split."""
     n = len(params)
     nd.multi_sgd_update(*[a for p in params for a in (p, p.grad)], lrs=[lr] * n, wds=[0] * n,
                         rescale_grad=1 / batch_size, num_weights=n, out=params)
+
 
 def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx,
                         corpus_indices, num_steps):
@@ -297,15 +330,18 @@ def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ct
         loss_sum += sequence_loss(outputs, Y)
     return math.exp(loss_sum.asscalar() / len(windows))
 
+
 def hms(seconds):
     """h:mm:ss, the hours going past 24."""
     return '%d:%02d:%02d' % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+
 
 def show_status(line=''):
     """Rewrite the status line at a terminal's foot ('' erases it); never in a log or a pipe."""
     if sys.stderr.isatty():
         sys.stderr.write('\r\x1b[K' + line[:os.get_terminal_size(sys.stderr.fileno()).columns - 1])
         sys.stderr.flush()
+
 
 def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_size, ctx,
                           corpus_indices, idx_to_char, char_to_idx, is_random_iter, num_epochs,
@@ -377,6 +413,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                 on_report(epoch + 1, params, history)
     return params
 
+
 def save_checkpoint(path, params, idx_to_char, config):
     """Parameters, vocabulary and configuration in one .npz: a temporary file, renamed."""
     tmp = os.fspath(path) + '.tmp'
@@ -388,6 +425,7 @@ def save_checkpoint(path, params, idx_to_char, config):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
 
 def load_checkpoint(path, ctx):
     """(params, idx_to_char, config) from a file written by save_checkpoint."""
@@ -403,6 +441,7 @@ def load_checkpoint(path, ctx):
     for p in params:
         p.attach_grad()
     return params, idx_to_char, config
+
 
 def plot_perplexity(path, histories):
     """{sampler: history} drawn to a .png, .svg or .pdf on a log scale. Needs matplotlib."""
@@ -422,6 +461,8 @@ def plot_perplexity(path, histories):
     ax.figure.savefig(path, dpi=100, bbox_inches='tight')
 
 # -------------------------------------------------------------------------- command line 命令行
+
+
 def parse_args(argv=None):
     """The flags, checked together; their defaults reproduce the notebook's run."""
     p = argparse.ArgumentParser(description=__doc__)
@@ -470,6 +511,7 @@ def parse_args(argv=None):
             p.error(why)
     return args
 
+
 def set_up(args):
     """--seed (random: the shuffle; MXNet: weights, draws) and --ctx; returns the device."""
     if args.seed is not None:
@@ -478,6 +520,7 @@ def set_up(args):
     if args.ctx == 'gpu' and gpu_problem():
         raise ValueError('--ctx gpu: %s' % gpu_problem())
     return {'auto': ctx, 'cpu': mx.cpu(), 'gpu': mx.gpu()}[args.ctx]
+
 
 def model_config(args, saved=None):
     """cell, hiddens, (an rnn's) activation: --load's (flags may repeat them), else the flags'."""
@@ -493,12 +536,14 @@ def model_config(args, saved=None):
             config[key] = given
     return config
 
+
 def cell_functions(config):
     """(get_params, init_state, cell) of config's cell; an rnn's with its activation."""
     get, init_state, cell = CELLS[config['cell']]
     if config['cell'] == 'rnn':
         cell = functools.partial(rnn, activation=config['activation'])
     return get, init_state, cell
+
 
 def split_corpus(corpus, val_frac, num_steps):
     """(train, val): the last val_frac of the corpus held out, enough for a window, or none."""
@@ -508,6 +553,7 @@ def split_corpus(corpus, val_frac, num_steps):
                          '--num-steps (%d)' % (val_frac, n_val, num_steps))
     return corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
 
+
 def write_continuations(args, config, params, idx_to_char, device):
     """A line ' - ...' for each of --prefixes, continued by --pred-len characters."""
     _, init_state, cell = cell_functions(config)
@@ -515,6 +561,7 @@ def write_continuations(args, config, params, idx_to_char, device):
         print(' -', predict_rnn(prefix, args.pred_len, cell, params, init_state,
                                 config['hiddens'], len(idx_to_char), device, idx_to_char,
                                 {c: i for i, c in enumerate(idx_to_char)}, args.temperature))
+
 
 def train_models(args, config, params, idx_to_char, train, val, device):
     """A model for each sampler of --sampler; --save and --plot at each report; Ctrl-C: 130."""
@@ -553,6 +600,7 @@ def train_models(args, config, params, idx_to_char, train, val, device):
         write_continuations(args, config, params, idx_to_char, device)
         sys.exit(130)
 
+
 def run(args):
     """The command line's work, a job a line; bad input raises ValueError, OSError, ImportError."""
     device = set_up(args)
@@ -584,6 +632,7 @@ def run(args):
                             len(idx_to_char), config['cell'], config['hiddens'], device))
     train_models(args, config, params, idx_to_char, train, val, device)
 
+
 def main(argv=None):
     """Run the command line; bad input ends it with one line and exit status 1."""
     handler = signal.getsignal(signal.SIGINT)
@@ -595,6 +644,7 @@ def main(argv=None):
     finally:  # Ctrl-C works again in the notebook or program that called main()
         if signal.getsignal(signal.SIGINT) is not handler:  # (only the main thread may set it)
             signal.signal(signal.SIGINT, handler)
+
 
 if __name__ == '__main__':
     main()
