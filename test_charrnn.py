@@ -924,3 +924,31 @@ def test_with_numpy_2_the_command_line_says_to_install_numpy_below_2(tmp_path):
     assert p.returncode == 1 and p.stderr.count('\n') == 1
     assert p.stderr.startswith('charrnn: error: cannot import mxnet (AttributeError:')
     assert "numpy<2" in p.stderr and 'NumPy 2' in p.stderr
+
+
+# ---------------------------------------------------------------- threads on a busy machine
+def test_openmp_threads_are_the_free_cores_and_never_more():
+    assert d2l.omp_threads(2, False, 0) == 2  # a quiet machine: every core
+    assert d2l.omp_threads(2, False, 1) == 1  # one busy program: the core it leaves
+    assert d2l.omp_threads(8, True, 0) == 4  # hyper-threads: one thread a core
+    assert d2l.omp_threads(8, True, 6) == 2 and d2l.omp_threads(2, False, 5) == 1
+
+
+def test_with_every_cpu_busy_charrnn_takes_one_thread_and_a_users_setting_wins():
+    """The collapse (threads spinning for a core that another program holds) cannot come back:
+    with a busy loop on every CPU charrnn's import picks one OpenMP thread."""
+    code = 'import charrnn, os; print(os.environ["OMP_NUM_THREADS"])'
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
+    busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+            for _ in range(os.cpu_count())]
+    try:
+        time.sleep(0.5)
+        p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=HERE,
+                           env=env)
+        assert p.stdout.strip() == '1', p.stderr
+        p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=HERE,
+                           env=dict(env, OMP_NUM_THREADS='3'))
+        assert p.stdout.strip() == '3', p.stderr
+    finally:
+        for b in busy:
+            b.kill()
