@@ -2,12 +2,14 @@
 in one file. It learns Jay Chou's lyrics and writes new ones; every piece keeps the book's name
 and positional signature, so `import charrnn as d2l` runs the chapter as is."""
 import argparse
+import collections
 import contextlib
 import ctypes
 import functools
 import hashlib
 import importlib.metadata
 import inspect
+import io
 import json
 import math
 import os
@@ -15,11 +17,24 @@ import pathlib
 import random
 import signal
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 import zipfile
+import zlib
 
-import numpy as np
+
+def interrupted(*_):
+    """Ctrl-C where no model is at stake: one line, and the exit status of a shell's Ctrl-C."""
+    print('\ncharrnn: interrupted', file=sys.stderr)
+    sys.exit(130)
+
+
+if __name__ == '__main__':  # the imports below take seconds: Ctrl-C during them too
+    signal.signal(signal.SIGINT, interrupted)
+
+import numpy as np  # noqa: E402 (after the Ctrl-C handler)
 
 # MXNet 1.9.1 uses np.bool, removed in numpy 1.24 (which Python 3.12 needs): put it back.
 if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
@@ -95,6 +110,8 @@ ctx = try_gpu()
 DATA_URL = 'https://github.com/d2l-ai/d2l-zh/raw/v1/data/jaychou_lyrics.txt.zip'
 DATA_SHA1 = '9529987e701a4f37048ab778270a5dde9a762a0b'
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jaychou_lyrics.txt.zip')
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # MXNet takes lr, θ, T as float32
+BASELINE_MAX_CHARS = 5_000_000  # past this, the 5-gram's counts would take minutes
 
 # ------------------------------------------------------------------------------ data 数据
 
@@ -109,8 +126,7 @@ def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
     digest = hashlib.sha1(data).hexdigest()
     if digest != sha1:
         raise ValueError('%s has SHA-1 %s, not %s: not kept' % (url, digest, sha1))
-    pathlib.Path(path + '.part').write_bytes(data)
-    os.replace(path + '.part', path)  # renamed once whole: never half a file at path
+    write_file(path, data)
     return path
 
 
@@ -122,13 +138,17 @@ def read_text(path=None, num_chars=10000):
     try:
         if str(path).lower().endswith('.zip'):
             with zipfile.ZipFile(path) as z:
-                raw = z.read(next(n for n in z.namelist() if n.endswith('.txt')))
+                names = [n for n in z.namelist() if n.lower().endswith('.txt')]
+                if not names:
+                    raise ValueError('%s holds no .txt file' % path)
+                raw = z.read(names[0])
         else:
             raw = pathlib.Path(path).read_bytes()
-        text = raw.decode('utf-8')
-    except (zipfile.BadZipFile, StopIteration, UnicodeDecodeError) as e:
+        text = raw.decode('utf-8-sig')  # a byte-order mark is not a character of the text
+    except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError,
+            EOFError, UnicodeDecodeError) as e:  # corrupt, empty, encrypted, Deflate64, ...
         raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s: %s)'
-                         % (path, type(e).__name__, e)) from None
+                         % (path, type(e).__name__, str(e).strip('"'))) from None
     return text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
 
 
@@ -184,8 +204,8 @@ def to_onehot(X, size):
 
 
 def affine_steps(X, W, b, num_steps):
-    """X W + b for all the steps stacked in X: one large product (FullyConnected), then split."""
-    Z = nd.FullyConnected(X, W.T, b, num_hidden=W.shape[1])
+    """X W + b (b None: X W) for all the steps stacked in X: one product (FullyConnected), split."""
+    Z = nd.FullyConnected(X, W.T, b, no_bias=b is None, num_hidden=W.shape[1])
     return list(nd.split(Z, num_outputs=num_steps, axis=0)) if num_steps > 1 else [Z]
 
 
@@ -194,6 +214,23 @@ def times(W):
     epoch 15-25% faster than nd.dot (OpenBLAS); it takes Wᵀ, made here once for all the steps."""
     W_T = W.T
     return lambda H: nd.FullyConnected(H, W_T, no_bias=True, num_hidden=W.shape[1])
+
+
+def dropout(X, drop_prob):
+    """丢弃法: each element zeroed with probability drop_prob, the others divided by 1 - drop_prob,
+    so that the expectation stays X."""
+    if not 0 <= drop_prob <= 1:
+        raise ValueError('drop_prob must be in [0, 1], not %r' % (drop_prob,))
+    if drop_prob == 1:
+        return X.zeros_like()
+    mask = nd.random.uniform(0, 1, X.shape, ctx=X.context) < 1 - drop_prob
+    return mask * X / (1 - drop_prob)
+
+
+def drop(X, drop_prob):
+    """dropout(X, drop_prob) while training (inside autograd.record()), else X: prediction and
+    held-out perplexity see the whole network."""
+    return dropout(X, drop_prob) if drop_prob and autograd.is_training() else X
 
 
 def init_params(ctx, *shapes):
@@ -219,9 +256,11 @@ def init_rnn_state(batch_size, num_hiddens, ctx):
 init_gru_state = init_rnn_state  # a GRU's state is an RNN's: (H,)
 
 
-def rnn(inputs, state, params, activation='relu'):
+def rnn(inputs, state, params, activation='relu', drop_probs=(0, 0)):
     """循环神经网络: H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q.
-    φ is ReLU, the notebook's choice (it converged faster there), or tanh, the book's."""
+    φ is ReLU, the notebook's choice (it converged faster there), or tanh, the book's.
+    drop_probs: dropout, while training, of the X_t and of the H_t that feed O_t (as in gru and
+    lstm: never on the recurrent path, which would make the state forget)."""
     if activation not in ('relu', 'tanh'):
         raise ValueError("activation must be 'relu' or 'tanh', not %r" % (activation,))
     phi = nd.relu if activation == 'relu' else nd.tanh
@@ -229,10 +268,11 @@ def rnn(inputs, state, params, activation='relu'):
     (H,) = state
     H_W_hh = times(W_hh)
     Hs = []
-    for XW_t in affine_steps(nd.concat(*inputs, dim=0), W_xh, b_h, len(inputs)):
+    X = drop(nd.concat(*inputs, dim=0), drop_probs[0])  # all steps at once, then split per step
+    for XW_t in affine_steps(X, W_xh, b_h, len(inputs)):
         H = phi(XW_t + H_W_hh(H))
         Hs.append(H)
-    return affine_steps(nd.concat(*Hs, dim=0), W_hq, b_q, len(Hs)), (H,)
+    return affine_steps(drop(nd.concat(*Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H,)
 
 
 def get_gru_params(vocab_size, num_hiddens, ctx):
@@ -241,12 +281,12 @@ def get_gru_params(vocab_size, num_hiddens, ctx):
     return init_params(ctx, *[(V, H), (H, H), (H,)] * 3, (H, V), (V,))
 
 
-def gru(inputs, state, params):
+def gru(inputs, state, params, drop_probs=(0, 0)):
     """门控循环单元: Z = σ(X W_xz + H W_hz + b_z), R = σ(X W_xr + H W_hr + b_r),
-    H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h), H = Z ⊙ H + (1 - Z) ⊙ H̃."""
+    H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h), H = Z ⊙ H + (1 - Z) ⊙ H̃; drop_probs as in rnn."""
     W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_h, W_hq, b_q = params
     (H,) = state
-    X = nd.concat(*inputs, dim=0)  # all steps at once: X W_x* + b_*, then split per step
+    X = drop(nd.concat(*inputs, dim=0), drop_probs[0])  # all steps: X W_x* + b_*, then split
     XZ, XR, XH = [affine_steps(X, W, b, len(inputs)) for W, b in
                   [(W_xz, b_z), (W_xr, b_r), (W_xh, b_h)]]
     hz, hr, hh = times(W_hz), times(W_hr), times(W_hh)
@@ -257,7 +297,7 @@ def gru(inputs, state, params):
         H_tilda = nd.tanh(xh + hh(R * H))
         H = Z * H + (1 - Z) * H_tilda
         Hs.append(H)
-    return affine_steps(nd.concat(*Hs, dim=0), W_hq, b_q, len(Hs)), (H,)
+    return affine_steps(drop(nd.concat(*Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H,)
 
 
 def get_lstm_params(vocab_size, num_hiddens, ctx):
@@ -271,12 +311,12 @@ def init_lstm_state(batch_size, num_hiddens, ctx):
     return tuple(nd.zeros((batch_size, num_hiddens), ctx=ctx) for _ in range(2))
 
 
-def lstm(inputs, state, params):
+def lstm(inputs, state, params, drop_probs=(0, 0)):
     """长短期记忆: I, F, O = σ(X W_x* + H W_h* + b_*), C̃ = tanh(X W_xc + H W_hc + b_c),
-    C = F ⊙ C + I ⊙ C̃, H = O ⊙ tanh(C)."""
+    C = F ⊙ C + I ⊙ C̃, H = O ⊙ tanh(C); drop_probs as in rnn."""
     W_xi, W_hi, b_i, W_xf, W_hf, b_f, W_xo, W_ho, b_o, W_xc, W_hc, b_c, W_hq, b_q = params
     (H, C) = state
-    X = nd.concat(*inputs, dim=0)  # all steps at once: X W_x* + b_*, then split per step
+    X = drop(nd.concat(*inputs, dim=0), drop_probs[0])  # all steps: X W_x* + b_*, then split
     XI, XF, XO, XC = [affine_steps(X, W, b, len(inputs)) for W, b in
                       [(W_xi, b_i), (W_xf, b_f), (W_xo, b_o), (W_xc, b_c)]]
     hi, hf, ho, hc = times(W_hi), times(W_hf), times(W_ho), times(W_hc)
@@ -289,11 +329,32 @@ def lstm(inputs, state, params):
         C = F * C + I * C_tilda
         H = O * nd.tanh(C)
         Hs.append(H)
-    return affine_steps(nd.concat(*Hs, dim=0), W_hq, b_q, len(Hs)), (H, C)
+    return affine_steps(drop(nd.concat(*Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H, C)
 
 
 CELLS = {'rnn': (get_params, init_rnn_state, rnn), 'gru': (get_gru_params, init_gru_state, gru),
          'lstm': (get_lstm_params, init_lstm_state, lstm)}
+
+
+def tied(cell):
+    """cell with a character embedding E (V×d) shared by its input and its output: it reads X E
+    for each one-hot X, and its d outputs Y_t give O_t = Y_t Eᵀ + b. params: E, b, then cell's,
+    made for d inputs and outputs (get_tied_params). With d well below V, every gate learns from
+    V×d weights instead of V×h each, and a character is one vector, read and written."""
+    def tied_cell(inputs, state, params):
+        E, b = params[:2]
+        XE = affine_steps(nd.concat(*inputs, dim=0), E, None, len(inputs))
+        outputs, state = cell(XE, state, params[2:])
+        return affine_steps(nd.concat(*outputs, dim=0), E.T, b, len(outputs)), state
+    return tied_cell
+
+
+def get_tied_params(get_params, embed):
+    """The get_params of tied(cell): E (V×embed) and b, then get_params(embed, num_hiddens)."""
+    def get(vocab_size, num_hiddens, ctx):
+        return init_params(ctx, (vocab_size, embed), (vocab_size,)) + get_params(
+            embed, num_hiddens, ctx)
+    return get
 
 
 def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx,
@@ -332,11 +393,32 @@ def grad_clipping(params, theta, ctx):
         g[:] *= scale
 
 
-def sgd(params, lr, batch_size):
-    """param <- param - lr * grad / batch_size, in one fused operator a Ctrl-C cannot split."""
+def sgd(params, lr, batch_size, wd=0):
+    """param <- param - lr * (grad / batch_size + wd * param), in one fused operator (a Ctrl-C
+    cannot split it); wd, weight decay (权重衰减), pulls every weight towards 0."""
     n = len(params)
-    nd.multi_sgd_update(*[a for p in params for a in (p, p.grad)], lrs=[lr] * n, wds=[0] * n,
+    nd.multi_sgd_update(*[a for p in params for a in (p, p.grad)], lrs=[lr] * n, wds=[wd] * n,
                         rescale_grad=1 / batch_size, num_weights=n, out=params)
+
+
+def init_adam_states(params):
+    """Adam's moving averages for each parameter, zero: v of the gradient, s of its square."""
+    return [(p.zeros_like(), p.zeros_like()) for p in params]
+
+
+def adam(params, states, hyperparams):
+    """The book's Adam: v <- β1 v + (1 - β1) g, s <- β2 s + (1 - β2) g², each divided by 1 - β^t
+    (t counts the steps, from 1), then p <- p - lr v̂ / (√ŝ + ε); hyperparams: lr, t, and wd for
+    weight decay, decoupled from the gradient (AdamW: p <- p - lr wd p)."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-6
+    lr, t, wd = hyperparams['lr'], hyperparams['t'], hyperparams.get('wd', 0)
+    for p, (v, s) in zip(params, states):
+        v[:] = beta1 * v + (1 - beta1) * p.grad
+        s[:] = beta2 * s + (1 - beta2) * p.grad.square()
+        v_bias_corr = v / (1 - beta1 ** t)
+        s_bias_corr = s / (1 - beta2 ** t)
+        p[:] -= lr * (v_bias_corr / (s_bias_corr.sqrt() + eps) + wd * p)
+    hyperparams['t'] += 1
 
 
 def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx,
@@ -359,20 +441,69 @@ def hms(seconds):
 
 
 def show_status(line=''):
-    """Rewrite the status line at a terminal's foot ('' erases it); never in a log or a pipe."""
-    if sys.stderr.isatty():
-        sys.stderr.write('\r\x1b[K' + line[:os.get_terminal_size(sys.stderr.fileno()).columns - 1])
+    """Rewrite the status line ('' erases it): at a terminal's foot, or in a notebook cell's
+    output, where '\r' and spaces cover it (no terminal codes); never in a log or a pipe."""
+    if in_notebook():
+        sys.stdout.write('\r' + line.ljust(show_status.width) + ('' if line else '\r'))
+        show_status.width = len(line)
+        sys.stdout.flush()
+    elif sys.stderr.isatty():
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns or 1000  # 0: not known
+        sys.stderr.write('\r\x1b[K' + line[:columns - 1])
         sys.stderr.flush()
+
+
+show_status.width = 0  # in a notebook, how much of the line the next one must cover
+
+
+def check_minibatch(num_chars, is_random_iter, batch_size, num_steps):
+    """ValueError unless num_chars fill one minibatch: batch_size windows of num_steps and one
+    target more (random sampling), or batch_size rows of num_steps + 1 (consecutive)."""
+    need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
+    if num_chars < need:
+        raise ValueError('no minibatch: %s sampling needs %s characters or more for batch_size %d '
+                         'and num_steps %d, and the text has %s' % (
+                             'random' if is_random_iter else 'consecutive', format(need, ','),
+                             batch_size, num_steps, format(num_chars, ',')))
+
+
+def longest_copy(written, text):
+    """The longest stretch of written that occurs verbatim in text: at most 2 len(written)
+    searches of text (a stretch found is grown by one; one not found moves the start on)."""
+    best = ''
+    i = 0
+    while i + len(best) < len(written):
+        if written[i:i + len(best) + 1] in text:
+            best = written[i:i + len(best) + 1]
+        else:
+            i += 1
+    return best
+
+
+def sample_line(prefix, written, text=None):
+    """' - ' and a continuation, then how long a stretch of what was written after the prefix is
+    copied from text, the training text, against how much was written: [copied 12/50]."""
+    if text is None:  # a checkpoint of an earlier charrnn: it kept no text
+        return ' - ' + written
+    copied = longest_copy(written[len(prefix):], text)
+    return ' - %s  [copied %d/%d]' % (written, len(copied), len(written) - len(prefix))
 
 
 def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_size, ctx,
                           corpus_indices, idx_to_char, char_to_idx, is_random_iter, num_epochs,
                           num_steps, lr, clipping_theta, batch_size, pred_period, pred_len,
-                          prefixes, temperature=0, val_indices=None, history=None, on_report=None):
-    """SGD on clipped gradients; a status line each epoch on a terminal; every pred_period epochs
-    and at the end, a report: perplexity (exp of the mean cross-entropy), held-out perplexity given
-    val_indices, speed, continuations, then on_report(epoch, params, history). history (a dict) gets
-    'train', a perplexity per epoch, and 'val', (epoch, perplexity) per report. Returns params."""
+                          prefixes, temperature=0, val_indices=None, history=None, on_report=None,
+                          weight_decay=0, adam_state=None):
+    """Training on clipped gradients: SGD at lr, or the book's Adam given adam_state, which it
+    updates in place ((init_adam_states(params), {'t': 1}) to start); weight_decay for either.
+    A status line each epoch on a terminal or in a notebook. Every pred_period epochs and at the
+    end, a report: first on_report(epoch, a copy of the parameters, history), then perplexity
+    (exp of the mean cross-entropy), held-out perplexity given val_indices, speed, and a
+    continuation of each prefix with the longest stretch copied from corpus_indices. history (a
+    dict) gets 'train', a perplexity per epoch, and 'val', (epoch, perplexity) per report."""
+    if not (num_epochs > 0 and pred_period > 0):
+        raise ValueError('num_epochs and pred_period must be 1 or more')
+    check_minibatch(len(corpus_indices), is_random_iter, batch_size, num_steps)
     sampler = 'random' if is_random_iter else 'consecutive'
     data_iter_fn = data_iter_random if is_random_iter else data_iter_consecutive
     try:  # the book's get_params() takes no arguments: it reads the sizes from globals
@@ -381,6 +512,9 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         params = get_params(vocab_size, num_hiddens, ctx)
     else:
         params = get_params()
+    if adam_state:
+        adam_state[1].update(lr=lr, wd=weight_decay)
+    text = ''.join(idx_to_char[i] for i in corpus_indices)  # what a continuation may copy
     history = {} if history is None else history
     history.update(train=[], val=[])
     start = time.time()
@@ -400,12 +534,12 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                 loss = sequence_loss(outputs, Y)
             loss.backward()
             grad_clipping(params, clipping_theta, ctx)
-            sgd(params, lr, 1)  # the loss is a mean already
+            if adam_state:
+                adam(params, *adam_state)
+            else:
+                sgd(params, lr, 1, weight_decay)  # the loss is a mean already
             loss_sum += loss
             n += 1
-        if n == 0:
-            raise ValueError('no minibatch: %d characters cannot fill batch_size %d x num_steps '
-                             '%d' % (len(corpus_indices), batch_size, num_steps))
         mean_loss = loss_sum.asscalar() / n  # the epoch's one wait for the device
         if not mean_loss < 700:  # NaN, or a perplexity past float range: training diverged
             raise FloatingPointError('the loss became %g in epoch %d: lower the learning rate '
@@ -420,88 +554,222 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         if (epoch + 1) % pred_period == 0 or epoch + 1 == num_epochs:
             line = 'epoch %d, perplexity %.2f' % (epoch + 1, history['train'][-1])
             if val_indices is not None:
-                val = evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size,
-                                          ctx, val_indices, num_steps)
-                history['val'].append((epoch + 1, val))
-                line += ', val perplexity %.2f' % val
+                history['val'].append((epoch + 1, evaluate_perplexity(
+                    rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx, val_indices,
+                    num_steps)))
+                line += ', val perplexity %.2f' % history['val'][-1][1]
+            if on_report:  # first: a model it saves is saved before anything is printed
+                on_report(epoch + 1, [p.copy() for p in params], history)
             show_status()  # erased: the report starts on a clean line
             print('%s, %.2f s/epoch, %s, elapsed %s, ETA %s'
                   % (line, seconds, speed, hms(elapsed), eta), flush=True)
             for prefix in prefixes:
-                print(' -', predict_rnn(prefix, pred_len, rnn, params, init_rnn_state,
-                                        num_hiddens, vocab_size, ctx, idx_to_char, char_to_idx,
-                                        temperature), flush=True)
-            if on_report:
-                on_report(epoch + 1, params, history)
+                written = predict_rnn(prefix, pred_len, rnn, params, init_rnn_state, num_hiddens,
+                                      vocab_size, ctx, idx_to_char, char_to_idx, temperature)
+                print(sample_line(prefix, written, text), flush=True)
     return params
 
 
-def save_checkpoint(path, params, idx_to_char, config):
-    """Parameters, vocabulary and configuration in one .npz: a temporary file, renamed."""
-    tmp = os.fspath(path) + '.tmp'
+# ------------------------------------------------- the count baseline, files 计数基线、文件
+def kneser_ney(text, vocab_size, order=5):
+    """插值 Kneser-Ney: an n-gram model of text, as prob(c, context), the probability of character
+    c after context (its last order - 1 characters count). The top order counts how often each
+    n-gram occurs, the lower ones after how many different characters (continuation counts);
+    order k takes D = n1 / (n1 + 2 n2) off each count (n1, n2: its k-grams counted once, twice)
+    and lends it to order k - 1; order 1 adds 0.5 for every character of the vocabulary."""
+    raw = {k: collections.Counter(text[i:i + k] for i in range(len(text) - k + 1))
+           for k in range(2, order + 1)}
+    raw[1] = collections.Counter(text)
+    counts = {k: raw[k] if k == order else collections.Counter(g[1:] for g in raw[k + 1])
+              for k in range(1, order + 1)}
+    totals = {k: collections.Counter() for k in counts}  # per context: its count
+    types = {k: collections.Counter() for k in counts}  # per context: characters seen after it
+    discount = {}
+    for k in range(2, order + 1):
+        for gram, n in counts[k].items():
+            totals[k][gram[:-1]] += n
+            types[k][gram[:-1]] += 1
+        n1 = sum(n == 1 for n in counts[k].values())
+        n2 = sum(n == 2 for n in counts[k].values())
+        discount[k] = n1 / (n1 + 2 * n2) if n1 else 0.5  # no k-gram seen once: the usual 0.5
+    unigram_total = sum(counts[1].values()) + 0.5 * vocab_size
+
+    def prob(c, context):
+        p = (counts[1][c] + 0.5) / unigram_total
+        for k in range(2, min(order, len(context) + 1) + 1):
+            h = context[len(context) - k + 1:]
+            if totals[k][h]:
+                p = (max(counts[k][h + c] - discount[k], 0) + discount[k] * types[k][h] * p
+                     ) / totals[k][h]
+        return p
+    return prob
+
+
+def baseline_perplexity(train_text, val_text, vocab_size, num_steps, order=5):
+    """The Kneser-Ney model of train_text on the held-out targets that evaluate_perplexity
+    scores (val_text[1:], in whole windows of num_steps), each after what precedes it, back into
+    the training text: what a network must beat to have learned more than counts."""
+    prob = kneser_ney(train_text, vocab_size, order)
+    text = train_text + val_text
+    targets = range(len(train_text) + 1, len(train_text) + (len(val_text) - 1) // num_steps *
+                    num_steps + 1)
+    nll = -sum(math.log(prob(text[j], text[max(0, j - order + 1):j])) for j in targets)
+    return math.exp(nll / len(targets))
+
+
+def temp_beside(path):
+    """(fd, name) of a new empty file in path's folder, under a name no other file has."""
     try:
-        with open(tmp, 'wb') as f:
-            np.savez(f, *[p.asnumpy() for p in params], vocab=[ord(c) for c in idx_to_char],
-                     config=json.dumps(dict(config, format='charrnn')))
+        return tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                prefix='.%s.' % os.path.basename(path), suffix='.tmp')
+    except OSError as e:
+        raise OSError('cannot write %s: %s' % (path, e.strerror or e)) from None
+
+
+def write_file(path, data):
+    """data (bytes) written to a temporary file beside path, then renamed to path: if anything
+    fails (a full disk, Ctrl-C), path holds what it held, and the temporary file is gone."""
+    fd, tmp = temp_beside(path)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
         os.replace(tmp, path)
+    except OSError as e:
+        raise OSError('cannot write %s (%s): it is as it was' % (path, e.strerror or e)) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def save_checkpoint(path, params, idx_to_char, config, adam_state=None):
+    """Parameters, vocabulary, configuration and Adam's state in one .npz, by write_file."""
+    arrays = {'arr_%d' % i: p.asnumpy() for i, p in enumerate(params)}
+    if adam_state:
+        for i, (v, s) in enumerate(adam_state[0]):
+            arrays['adam_v_%d' % i] = v.asnumpy()
+            arrays['adam_s_%d' % i] = s.asnumpy()
+        config = dict(config, adam_t=adam_state[1]['t'])
+    buffer = io.BytesIO()  # whole in memory first: a failed write cannot leave half a zip
+    np.savez(buffer, vocab=[ord(c) for c in idx_to_char],
+             config=json.dumps(dict(config, format='charrnn')), **arrays)
+    write_file(path, buffer.getvalue())
+
+
 def load_checkpoint(path, ctx):
-    """(params, idx_to_char, config) from a file written by save_checkpoint."""
+    """(params, idx_to_char, config, adam_state or None) from a file of save_checkpoint's; one
+    that is not, or whose arrays do not fit its configuration, is a ValueError naming it."""
     try:
         with np.load(path) as f:
             config = json.loads(str(f['config']))
             idx_to_char = [chr(i) for i in f['vocab']]
-            params = [nd.array(f['arr_%d' % i], ctx=ctx) for i in range(len(f.files) - 2)]
-        if config.pop('format', None) != 'charrnn':
-            raise ValueError('no charrnn format mark')
-    except Exception as e:  # a missing, truncated or foreign file fails in many ways: say so once
-        raise ValueError('%s is not a charrnn checkpoint (%r)' % (path, e)) from None
+            arrays = {name: f[name] for name in f.files}
+    except FileNotFoundError:
+        raise FileNotFoundError('%s: no such file' % path) from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError('%s is not a charrnn checkpoint (%s: %s)'
+                         % (path, type(e).__name__, e)) from None
+    if config.pop('format', None) != 'charrnn':
+        raise ValueError('%s is not a charrnn checkpoint (it has no charrnn mark)' % path)
+    try:
+        get = cell_functions(config)[0]
+        shapes = [p.shape for p in get(len(idx_to_char), config['hiddens'], mx.cpu())]
+    except (KeyError, TypeError, ValueError, mx.base.MXNetError) as e:
+        raise ValueError('%s: its configuration makes no model (%s: %s)'
+                         % (path, type(e).__name__, str(e).split('\n')[0])) from None
+    stored = [arrays.get('arr_%d' % i, np.zeros(0)).shape for i in range(len(shapes) + 1)]
+    if stored != shapes + [(0,)]:
+        raise ValueError('%s: its %d arrays do not fit a %s of %s hidden units on %d characters'
+                         % (path, len(arrays) - 2, config['cell'], config['hiddens'],
+                            len(idx_to_char)))
+    params = [nd.array(arrays['arr_%d' % i], ctx=ctx) for i in range(len(shapes))]
     for p in params:
         p.attach_grad()
-    return params, idx_to_char, config
+    adam_state = None
+    if 'adam_t' in config:
+        adam_state = ([(nd.array(arrays['adam_v_%d' % i], ctx=ctx),
+                        nd.array(arrays['adam_s_%d' % i], ctx=ctx)) for i in range(len(params))],
+                      {'t': config.pop('adam_t')})
+    return params, idx_to_char, config, adam_state
 
 
-def plot_perplexity(path, histories):
-    """{sampler: history} drawn to a .png, .svg or .pdf on a log scale. Needs matplotlib."""
+# ------------------------------------------------------------------ pictures, notebooks 画图
+def in_notebook():
+    """True inside a Jupyter kernel, whose output streams are ipykernel's."""
+    return type(sys.stdout).__module__.startswith('ipykernel')
+
+
+def perplexity_picture(histories, baseline=None, fmt='png'):
+    """The bytes (fmt: png, svg, pdf) of a picture of {label: history}: the training perplexity
+    of each epoch, the held-out one of each report, and the count model's held-out perplexity as
+    a line; log scale. Needs matplotlib (its Figure, not pyplot: no window, no display)."""
     try:
-        from matplotlib.figure import Figure  # not pyplot: no window, no display needed
+        from matplotlib.figure import Figure
     except ImportError as e:
-        raise ImportError('--plot needs matplotlib (%s): pip install matplotlib' % e) from None
+        raise ImportError('the picture needs matplotlib (%s): pip install matplotlib' % e) from None
     ax = Figure(figsize=(7, 4)).add_subplot(xlabel='epoch', ylabel='perplexity', yscale='log')
-    for color, (sampler, history) in zip(['C0', 'C1'], histories.items()):
+    for color, (label, history) in zip(['C0', 'C1'], histories.items()):
         ax.plot(range(1, len(history['train']) + 1), history['train'], color=color,
-                label='%s sampling: training' % sampler)
+                label=label + 'training')
         if history['val']:
             ax.plot([epoch for epoch, _ in history['val']], [p for _, p in history['val']],
-                    'o--', color=color, label='%s sampling: held out' % sampler)
-    if histories:
+                    'o--', color=color, label=label + 'held out')
+    if baseline:
+        ax.axhline(baseline, color='grey', linestyle=':', label='5-gram count model: held out')
+    if ax.lines:
         ax.legend()
-    ax.figure.savefig(path, dpi=100, bbox_inches='tight')
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format=fmt, dpi=100 if fmt == 'png' else None, bbox_inches='tight')
+    return buffer.getvalue()
 
-# -------------------------------------------------------------------------- command line 命令行
+
+def plot_perplexity(path, histories, baseline=None):
+    """perplexity_picture written to path, a .png, .svg or .pdf, by write_file."""
+    write_file(path, perplexity_picture(histories, baseline, os.path.splitext(path)[1][1:]))
 
 
+def live_plot(baseline=None):
+    """In a Jupyter notebook, an on_report for train_and_predict_rnn: the perplexity picture
+    under the cell, redrawn in place at each report. Elsewhere it says so and returns None."""
+    if not in_notebook():
+        print('charrnn: live_plot() draws in a Jupyter notebook only: here use --plot PATH, or '
+              "plot_perplexity(path, {'': history})", file=sys.stderr)
+        return None
+    from IPython.display import Image, display
+    handle = display(display_id=True)  # an empty output now, where the picture will be
+
+    def on_report(epoch, params, history):
+        handle.update(Image(perplexity_picture({'': history}, baseline)))
+    return on_report
+
+
+# ------------------------------------------------------------------------ command line 命令行
 def parse_args(argv=None):
     """The flags, checked together; their defaults reproduce the notebook's run."""
     p = argparse.ArgumentParser(description=__doc__)
     a = p.add_argument
     a('--data', metavar='PATH', help='a UTF-8 .txt, or a .zip of one (default: the lyrics)')
     a('--corpus-chars', type=int, default=10000, help='characters used, 0: all (default: 10000)')
-    a('--val-frac', type=float, default=0, help='share held out at the end (default: 0)')
+    a('--val-frac', type=float, default=0, help='share held out at the end, scored at each report '
+      'and by a 5-gram count model (default: 0)')
     a('--cell', choices=CELLS, help="rnn, gru or lstm (default: rnn, or the checkpoint's)")
     a('--hiddens', type=int, help="hidden units (default: 256, or the checkpoint's)")
     a('--activation', choices=['relu', 'tanh'], help="rnn's φ (default: relu, or checkpoint's)")
+    a('--embed', type=int, metavar='D', help='a character embedding of D numbers that the input '
+      "and output layers share (default: 0, none; or the checkpoint's)")
     a('--sampler', choices=['random', 'consecutive', 'both'], default='both',
       help='both: a model for each, one after the other, as in the notebook (default: both)')
     a('--epochs', type=int, default=1000, help='epochs for each sampler (default: 1000)')
     a('--num-steps', type=int, default=35, help='time steps per window (default: 35)')
     a('--batch-size', type=int, default=32, help='windows per minibatch (default: 32)')
-    a('--lr', type=float, default=100, help='learning rate of SGD (default: 100)')
-    a('--clip', type=float, default=0.01, help='gradient clipping threshold θ (default: 0.01)')
+    a('--optimizer', choices=['sgd', 'adam'], help="sgd, the notebook's, or adam, the book's "
+      "(default: sgd, or the checkpoint's)")
+    a('--lr', type=float, help="learning rate (default: 100 for sgd, 0.002 for adam)")
+    a('--clip', type=float, help='gradient clipping threshold θ (default: 0.01 for sgd, 1 for '
+      'adam)')
+    a('--dropout', type=float, nargs='+', metavar='P', help='dropout while training: P of the '
+      'inputs and of the states that feed the output; two values: one each (default: 0)')
+    a('--weight-decay', type=float, metavar='W', help='weight decay: every step also takes lr × W '
+      "of each weight (default: 0, or the checkpoint's)")
     a('--pred-period', type=int, default=100, help='report every N epochs (default: 100)')
     a('--pred-len', type=int, default=50, help='characters to write per prefix (default: 50)')
     a('--prefixes', nargs='+', default=['分开', '不分开'], help='text to continue (default: 分开 不分开)')
@@ -516,15 +784,29 @@ def parse_args(argv=None):
     a('--plot', metavar='PATH', help='draw the perplexities to a .png, .svg or .pdf')
     args = p.parse_args(argv)
     unused = ['--' + name.replace('_', '-') for name in [
-        'data', 'corpus_chars', 'val_frac', 'sampler', 'epochs', 'num_steps', 'batch_size', 'lr',
-        'clip', 'pred_period', 'save', 'plot'] if getattr(args, name) != p.get_default(name)]
+        'data', 'corpus_chars', 'val_frac', 'sampler', 'epochs', 'num_steps', 'batch_size',
+        'optimizer', 'lr', 'clip', 'dropout', 'weight_decay', 'pred_period', 'save', 'plot']
+        if getattr(args, name) != p.get_default(name)]
     for name in ['epochs', 'num_steps', 'batch_size', 'lr', 'clip', 'pred_period', 'hiddens']:
         if getattr(args, name) is not None and not getattr(args, name) > 0:  # NaN too
             p.error('--%s must be greater than 0' % name.replace('_', '-'))
+    for name in ['lr', 'clip', 'temperature', 'weight_decay']:  # MXNet takes them as float32
+        if getattr(args, name) is not None and not abs(getattr(args, name)) < FLOAT32_MAX:
+            p.error('--%s must be finite and below %.3g' % (name.replace('_', '-'), FLOAT32_MAX))
+    for name in ['data', 'save', 'load', 'plot']:
+        if getattr(args, name) == '':
+            p.error('--%s needs a path, not an empty one' % name)
     for bad, why in [
-            (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
-            (not 0 <= args.temperature < math.inf, '--temperature must be finite, 0 or more'),
+            (min(args.corpus_chars, args.pred_len, args.embed or 0) < 0,
+             '--corpus-chars, --pred-len, --embed: 0 or more'),
+            (args.temperature < 0, '--temperature must be 0 or more'),
             (not 0 <= args.val_frac < 1, '--val-frac must be at least 0 and below 1'),
+            (args.dropout and not (len(args.dropout) <= 2 and all(0 <= d < 1
+                                                                  for d in args.dropout)),
+             '--dropout takes one or two values, each at least 0 and below 1'),
+            ((args.weight_decay or 0) < 0, '--weight-decay must be 0 or more'),
+            (args.plot and os.path.splitext(args.plot)[1].lower() not in ('.png', '.svg', '.pdf'),
+             '--plot %s: the picture is a .png, .svg or .pdf' % args.plot),
             (args.generate and not args.load, '--generate needs --load'),
             (args.generate and unused, '--generate trains nothing: no ' + ', '.join(unused)),
             ((args.save or args.load) and not args.generate and args.sampler == 'both',
@@ -539,31 +821,54 @@ def set_up(args):
     if args.seed is not None:
         random.seed(args.seed)
         mx.random.seed(args.seed)
-    if args.ctx == 'gpu' and gpu_problem():
-        raise ValueError('--ctx gpu: %s' % gpu_problem())
+    problem = gpu_problem() if args.ctx == 'gpu' else None
+    if problem:
+        raise ValueError('--ctx gpu: %s' % problem)
     return {'auto': ctx, 'cpu': mx.cpu(), 'gpu': mx.gpu()}[args.ctx]
 
 
 def model_config(args, saved=None):
-    """cell, hiddens, (an rnn's) activation: --load's (flags may repeat them), else the flags'."""
-    config = dict(saved or {'cell': 'rnn', 'hiddens': 256, 'activation': 'relu'})
+    """The model (cell, hiddens, an rnn's activation, embed): --load's, which flags may repeat
+    but not contradict, else the flags' over the notebook's. How it trains (optimizer, lr, clip,
+    dropout, weight_decay): the flags' over --load's over the optimizer's defaults."""
+    config = dict(saved or {'cell': 'rnn', 'hiddens': 256, 'activation': 'relu', 'embed': 0})
     cell = args.cell or config['cell']
     if args.activation and cell != 'rnn':
         raise ValueError('--activation is for --cell rnn only: a %s has no φ to choose' % cell)
-    for key in ['cell', 'hiddens', 'activation']:
+    for key in ['cell', 'hiddens', 'activation', 'embed']:
         given = getattr(args, key)
-        if saved and given not in (None, saved.get(key)):
+        if saved and given not in (None, saved.get(key, 0 if key == 'embed' else None)):
             raise ValueError('--%s %s contradicts the checkpoint (%s)' % (key, given, saved[key]))
         if given is not None:
             config[key] = given
+    if config['cell'] != 'rnn':
+        config.pop('activation', None)
+    if args.optimizer not in (None, config.get('optimizer')):  # another one: its own defaults
+        config.pop('lr', None)
+        config.pop('clip', None)
+    for key in ['optimizer', 'lr', 'clip', 'weight_decay']:
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.dropout:
+        config['dropout'] = args.dropout * (3 - len(args.dropout))  # one value serves both
+    config.setdefault('optimizer', 'sgd')
+    config.setdefault('lr', {'sgd': 100, 'adam': 0.002}[config['optimizer']])
+    config.setdefault('clip', {'sgd': 0.01, 'adam': 1}[config['optimizer']])
+    config.setdefault('dropout', [0, 0])
+    config.setdefault('weight_decay', 0)
     return config
 
 
 def cell_functions(config):
-    """(get_params, init_state, cell) of config's cell; an rnn's with its activation."""
+    """(get_params, init_state, cell) of config: its cell, with an rnn's activation and the
+    dropout, tied to a character embedding if config['embed'] is not 0."""
     get, init_state, cell = CELLS[config['cell']]
-    if config['cell'] == 'rnn':
-        cell = functools.partial(rnn, activation=config['activation'])
+    keywords = {'activation': config['activation']} if config['cell'] == 'rnn' else {}
+    if any(config.get('dropout', [])):  # none: the cell as the book calls it
+        keywords['drop_probs'] = config['dropout']
+    cell = functools.partial(cell, **keywords)
+    if config.get('embed'):
+        return get_tied_params(get, config['embed']), init_state, tied(cell)
     return get, init_state, cell
 
 
@@ -576,96 +881,191 @@ def split_corpus(corpus, val_frac, num_steps):
     return corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
 
 
-def write_continuations(args, config, params, idx_to_char, device):
-    """A line ' - ...' for each of --prefixes, continued by --pred-len characters."""
+def write_continuations(args, config, params, idx_to_char, char_to_idx, device, text):
+    """A line for each of --prefixes, continued by --pred-len characters (sample_line)."""
     _, init_state, cell = cell_functions(config)
     for prefix in args.prefixes:
-        print(' -', predict_rnn(prefix, args.pred_len, cell, params, init_state,
-                                config['hiddens'], len(idx_to_char), device, idx_to_char,
-                                {c: i for i, c in enumerate(idx_to_char)}, args.temperature))
+        written = predict_rnn(prefix, args.pred_len, cell, params, init_state, config['hiddens'],
+                              len(idx_to_char), device, idx_to_char, char_to_idx,
+                              args.temperature)
+        print(sample_line(prefix, written, text), flush=True)
 
 
-def train_models(args, config, params, idx_to_char, train, val, device):
-    """A model for each sampler of --sampler; --save and --plot at each report; Ctrl-C: 130."""
+def check_save(args, idx_to_char, val, device):
+    """--save PATH, before training: not a folder, nor the --data file; a file there already must
+    be a charrnn checkpoint (nothing else is overwritten); its folder must take a new file.
+    Returns the held-out perplexity that a model must beat to replace the one in PATH (inf if
+    there is none), or None without held-out text: then the last model is kept."""
+    if os.path.isdir(args.save):
+        raise IsADirectoryError('--save %s is a folder: give a file name' % args.save)
+    if os.path.exists(args.save) and os.path.samefile(args.save, args.data or DATA_PATH):
+        raise ValueError('--save %s is the --data file: give the model another name' % args.save)
+    fd, tmp = temp_beside(args.save)
+    os.close(fd)
+    os.remove(tmp)
+    if not os.path.exists(args.save):
+        return math.inf if val else None
+    try:
+        params, saved_chars, config, _ = load_checkpoint(args.save, device)
+    except ValueError as e:
+        raise ValueError('--save: %s, so it is not overwritten' % e) from None
+    if not val:
+        return None
+    if saved_chars != idx_to_char:
+        raise ValueError('--save %s holds a model of another vocabulary, whose held-out perplexity '
+                         'cannot be compared: give another name' % args.save)
+    _, init_state, cell = cell_functions(config)
+    score = evaluate_perplexity(cell, params, init_state, config['hiddens'], len(idx_to_char),
+                                device, val, args.num_steps)
+    print('%s holds a model of val perplexity %.2f: only a better one replaces it'
+          % (args.save, score), flush=True)
+    return score
+
+
+def train_models(args, config, model, vocab, corpus, device, best, baseline):
+    """A model for each sampler of --sampler. At each report, before it is printed: --save (with
+    held-out text, only a model better than best, the file's) and --plot. Ctrl-C or a closed
+    output: the model as it stands kept (without held-out text), then continuations; exit 130."""
+    params, adam_state = model
+    idx_to_char, char_to_idx = vocab
+    train, val = corpus
     get, init_state, cell = cell_functions(config)
     histories = {}
-    best = {}  # with held-out text, the val perplexity and epoch of the model --save wrote
+    failed = []  # the last save, if it failed: training goes on, and the run ends in an error
+
+    def save(params, done):
+        try:
+            save_checkpoint(args.save, params, idx_to_char, config, adam_state)
+        except OSError as e:
+            print('charrnn: %s; training goes on' % e, file=sys.stderr, flush=True)
+            failed[:] = [e]
+        else:
+            failed.clear()
+            print(done, flush=True)
 
     def on_report(epoch, params, history):
-        if args.save and not val:
-            save_checkpoint(args.save, params, idx_to_char, config)
-            print('saved to', args.save, flush=True)
-        elif args.save and history['val'][-1][1] < best.get('val', math.inf):
-            save_checkpoint(args.save, params, idx_to_char, config)
-            best.update(val=history['val'][-1][1], epoch=epoch)
-            print('saved: best val perplexity %(val).2f at epoch %(epoch)d' % best, flush=True)
+        nonlocal best
+        if args.save and best is None:
+            save(params, 'saved to %s' % args.save)
+        elif args.save and history['val'][-1][1] < best:
+            best = history['val'][-1][1]
+            save(params, 'saved: best val perplexity %.2f at epoch %d' % (best, epoch))
         if args.plot:
-            plot_perplexity(args.plot, histories)
+            plot_perplexity(args.plot, histories, baseline)
     samplers = ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]
     try:
         for i, sampler in enumerate(samplers):
             if params is None or i > 0:  # a new model (for each sampler, as in the notebook)
                 params = get(len(idx_to_char), config['hiddens'], device)
+                adam_state = None
+            if config['optimizer'] == 'adam' and adam_state is None:
+                adam_state = (init_adam_states(params), {'t': 1})
             print('== %s sampling, %d epochs' % (sampler, args.epochs), flush=True)
             train_and_predict_rnn(
                 cell, lambda: params, init_state, config['hiddens'], len(idx_to_char), device,
-                train, idx_to_char, {c: i for i, c in enumerate(idx_to_char)}, sampler == 'random',
-                args.epochs, args.num_steps, args.lr, args.clip, args.batch_size, args.pred_period,
-                args.pred_len, args.prefixes, temperature=args.temperature, val_indices=val or None,
-                history=histories.setdefault(sampler, {}), on_report=on_report)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the save
+                train, idx_to_char, char_to_idx, sampler == 'random', args.epochs, args.num_steps,
+                config['lr'], config['clip'], args.batch_size, args.pred_period, args.pred_len,
+                args.prefixes, temperature=args.temperature, val_indices=val or None,
+                history=histories.setdefault('%s sampling: ' % sampler, {}), on_report=on_report,
+                weight_decay=config['weight_decay'], adam_state=adam_state)
+    except mx.base.MXNetError as e:  # what is left that a setting can cause: memory
+        raise MemoryError('MXNet: %s: smaller --hiddens, --batch-size or --num-steps need less'
+                          % str(e).strip().split('\n')[0]) from None
+    except (KeyboardInterrupt, BrokenPipeError) as e:
+        show_status()
+        if args.save and best is None:  # no held-out text chose the model: keep this one
+            main_thread = threading.current_thread() is threading.main_thread()
+            handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+            save(params, 'saved to %s' % args.save)  # a second Ctrl-C cannot cut the save...
+            if main_thread:
+                signal.signal(signal.SIGINT, handler)  # ... nor is it ignored after it
+        if isinstance(e, BrokenPipeError):
+            raise
         print('\ninterrupted: the model as it stands', flush=True)
-        if args.save and not best:  # held-out text chose no model: keep this one
-            save_checkpoint(args.save, params, idx_to_char, config)
-            print('saved to', args.save, flush=True)
-        write_continuations(args, config, params, idx_to_char, device)
+        write_continuations(args, config, params, idx_to_char, char_to_idx, device,
+                            config['text'])
         sys.exit(130)
+    if failed:
+        raise failed[0]
 
 
 def run(args):
     """The command line's work, a job a line; bad input raises ValueError, OSError, ImportError."""
     device = set_up(args)
-    if args.load:
-        params, idx_to_char, saved = load_checkpoint(args.load, device)
-        config = model_config(args, saved)
-    if args.generate:
-        write_continuations(args, config, params, idx_to_char, device)
-        return
-    if args.save and os.path.isdir(args.save):  # checked now, not after hours of training
-        raise IsADirectoryError('--save %s is a folder: give a file name' % args.save)
-    if args.save:  # a file can be made there: the folder exists and may be written
-        open(args.save + '.tmp', 'wb').close()
-        os.remove(args.save + '.tmp')
-    text = read_text(args.data, args.corpus_chars or None)
-    if not args.load:
-        params = None
-        idx_to_char = build_vocab(text)
-        config = model_config(args)
+    params, idx_to_char, saved, adam_state = (load_checkpoint(args.load, device) if args.load
+                                              else [None] * 4)
+    config = model_config(args, saved)
+    if not args.generate:
+        text = read_text(args.data, args.corpus_chars or None)
+        idx_to_char = idx_to_char or build_vocab(text)
     char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
     for prefix in args.prefixes:  # a bad prefix stops the run now, not at the first report
         encode(prefix, char_to_idx)
+    if args.generate:
+        write_continuations(args, config, params, idx_to_char, char_to_idx, device,
+                            config.get('text'))
+        return
     train, val = split_corpus(encode(text, char_to_idx), args.val_frac, args.num_steps)
-    if args.plot:  # an empty plot, last: matplotlib is there and the file can be written
+    for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
+        check_minibatch(len(train), sampler == 'random', args.batch_size, args.num_steps)
+    if max(len(idx_to_char), config['hiddens']) * config['hiddens'] >= 2 ** 31:
+        raise ValueError('--hiddens %d: a %d x %d matrix is more than MXNet takes (2^31 elements)'
+                         % (config['hiddens'], max(len(idx_to_char), config['hiddens']),
+                            config['hiddens']))
+    if args.plot:  # an empty picture, now: matplotlib is there and the file can be written
         plot_perplexity(args.plot, {})
-    seen = set(train)
-    print('%d characters (%d held out, %d unseen in training), vocabulary %d, %s of %d hidden '
-          'units, on %s' % (len(text), len(val), sum(i not in seen for i in val),
-                            len(idx_to_char), config['cell'], config['hiddens'], device))
-    train_models(args, config, params, idx_to_char, train, val, device)
+    config['text'] = text[:len(train)]  # kept in checkpoints: what --generate checks copies in
+    embed = ' (a %d-number embedding, tied)' % config['embed'] if config['embed'] else ''
+    print('%d characters, vocabulary %d: %s of %d hidden units%s, %s, on %s' % (
+        len(text), len(idx_to_char), config['cell'], config['hiddens'], embed,
+        config['optimizer'], device), flush=True)
+    baseline = None
+    if val:
+        scored = val[1:(len(val) - 1) // args.num_steps * args.num_steps + 1]
+        seen = set(train)
+        line = 'held out: the last %d characters, %d of them scored, %d unseen in training' % (
+            len(val), len(scored), sum(i not in seen for i in scored))
+        if len(train) <= BASELINE_MAX_CHARS:
+            baseline = baseline_perplexity(config['text'], text[len(train):], len(idx_to_char),
+                                           args.num_steps)
+            line += '; a 5-gram count model: val perplexity %.2f' % baseline
+        else:
+            line += '; no 5-gram count model (past %s training characters it would take '
+            'minutes)' % format(BASELINE_MAX_CHARS, ',')
+        print(line, flush=True)
+    best = check_save(args, idx_to_char, val, device) if args.save else None
+    train_models(args, config, (params, adam_state), (idx_to_char, char_to_idx), (train, val),
+                 device, best, baseline)
 
 
 def main(argv=None):
-    """Run the command line; bad input ends it with one line and exit status 1."""
+    """Run the command line: bad input ends it with one line and exit status 1, Ctrl-C with 130,
+    a closed output (| head) quietly with 141."""
+    main_thread = threading.current_thread() is threading.main_thread()  # may set signals
     handler = signal.getsignal(signal.SIGINT)
+    errors = getattr(sys.stdout, 'errors', None)
+    reconfigure = getattr(sys.stdout, 'reconfigure', None)
     try:
+        if main_thread:  # Ctrl-C raises KeyboardInterrupt, whatever the caller had set
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if reconfigure:  # an output that cannot show Chinese gets '?' for it, not a crash
+            reconfigure(errors='replace')
         run(parse_args(argv))
-    except (ValueError, OSError, ImportError, ArithmeticError) as e:
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):  # Python's last flush must not complain
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except (ValueError, OSError, ImportError, ArithmeticError, MemoryError) as e:
         show_status()  # a status line on the terminal is erased first
         sys.exit('charrnn: error: %s' % e)
+    except KeyboardInterrupt:
+        show_status()
+        interrupted()
     finally:  # Ctrl-C works again in the notebook or program that called main()
-        if signal.getsignal(signal.SIGINT) is not handler:  # (only the main thread may set it)
+        if main_thread:
             signal.signal(signal.SIGINT, handler)
+        if reconfigure:
+            reconfigure(errors=errors)
 
 
 if __name__ == '__main__':

@@ -586,7 +586,7 @@ def test_ctrl_c_stops_saves_a_loadable_checkpoint_and_exits_130(corpus_txt, tmp_
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130 and 'Traceback' not in err
     assert 'interrupted' in out and ' - 分开' in out.split('interrupted')[1]
-    params, idx_to_char, config = d2l.load_checkpoint(ckpt, CPU)
+    params, idx_to_char, config, _ = d2l.load_checkpoint(ckpt, CPU)
     assert config['hiddens'] == 16 and len(params) == 5 and idx_to_char == tiny_vocab()[0]
 
 
@@ -795,7 +795,10 @@ def test_the_start_line_counts_held_out_characters_unseen_in_training(tmp_path, 
     path.write_text('abcd' * 40 + 'abxy' * 10, encoding='utf-8')  # x and y only in the end
     d2l.main(['--data', str(path), '--sampler', 'random', '--val-frac', '0.2', '--epochs', '1',
               '--prefixes', 'a'] + TINY)
-    assert '200 characters (40 held out, 20 unseen in training)' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith('200 characters, vocabulary 6:')
+    # 40 held out; the first is only read, then 1 window of 35 (TINY: 8): 32 scored, 16 x and y
+    assert 'held out: the last 40 characters, 32 of them scored, 16 unseen in training' in out
 
 
 def test_help_names_each_default_once_and_calls_the_notebook_the_notebook():
@@ -856,7 +859,7 @@ def test_save_keeps_the_model_of_lowest_held_out_perplexity(real_corpus, tmp_pat
     assert len(saved) > 1  # written again each time it improved
     best = 'saved: best val perplexity %.2f at epoch %d' % (val[best_epoch], best_epoch)
     assert saved[-1] == best
-    params, idx_to_char, config = d2l.load_checkpoint(ckpt, CPU)
+    params, idx_to_char, config, _ = d2l.load_checkpoint(ckpt, CPU)
     corpus = d2l.load_data_jay_lyrics(None, 4000)[0]
     _, init_state, cell = d2l.cell_functions(config)
     held_out = d2l.evaluate_perplexity(cell, params, init_state, 64, len(idx_to_char), CPU,
@@ -867,9 +870,10 @@ def test_save_keeps_the_model_of_lowest_held_out_perplexity(real_corpus, tmp_pat
 def test_plot_draws_each_report_and_without_matplotlib_stops_before_training(
     corpus_txt, tmp_path
 ):
-    flags = ['--data', corpus_txt, '--epochs', '4', '--pred-period', '2', '--val-frac', '0.3']
+    flags = ['--data', corpus_txt, '--epochs', '4', '--pred-period', '2', '--val-frac', '0.3',
+             *TINY]
     for name, magic in [('p.png', b'\x89PNG'), ('p.svg', b'<?xml'), ('p.pdf', b'%PDF')]:
-        code, _, err = cli(*flags, '--plot', str(tmp_path / name), *TINY)
+        code, _, err = cli(*flags, '--plot', str(tmp_path / name))
         assert code == 0, err
         assert (tmp_path / name).read_bytes().startswith(magic)
     stand_in = tmp_path / 'site' / 'matplotlib'
@@ -952,3 +956,167 @@ def test_with_every_cpu_busy_charrnn_takes_one_thread_and_a_users_setting_wins()
     finally:
         for b in busy:
             b.kill()
+
+
+# ---------------------------------------------------------------- generalising: dropout, Adam
+def test_dropout_keeps_the_expectation_and_drops_the_share_asked():
+    X = nd.ones((1000, 1000))
+    Y = d2l.dropout(X, 0.3).asnumpy()
+    assert abs((Y == 0).mean() - 0.3) < 0.005 and abs(Y.mean() - 1) < 0.01
+    assert np.allclose(np.unique(Y), [0, 1 / 0.7])  # dropped, or scaled by 1 / (1 - p)
+    assert d2l.dropout(X, 0).asnumpy().min() == 1 and d2l.dropout(X, 1).asnumpy().max() == 0
+    with pytest.raises(ValueError, match='drop_prob'):
+        d2l.dropout(X, 1.5)
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'gru', 'lstm'])
+def test_dropout_acts_while_training_only(cell):
+    """Under autograd.record() the outputs change; outside it (held-out perplexity, prediction)
+    the same parameters give exactly what they give with no dropout configured."""
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT], len(idx_to_char)
+    plain = {'cell': cell, 'hiddens': 8, 'activation': 'relu'}
+    get, init_state, fn = d2l.cell_functions(plain)
+    _, _, dropped = d2l.cell_functions(dict(plain, dropout=[0.5, 0.5]))
+    mx.random.seed(4)
+    params = get(V, 8, CPU)
+    for p in params:
+        p[:] = nd.random.normal(scale=0.5, shape=p.shape)
+    inputs = d2l.to_onehot(nd.array([corpus[:6]] * 3), V)
+    with autograd.record():
+        trained = dropped(inputs, init_state(3, 8, CPU), params)[0][-1].asnumpy()
+    outside = dropped(inputs, init_state(3, 8, CPU), params)[0][-1].asnumpy()
+    assert not np.allclose(trained, outside)
+    assert np.array_equal(outside, fn(inputs, init_state(3, 8, CPU), params)[0][-1].asnumpy())
+    args = (params, init_state, 8, V, CPU)
+    assert (d2l.evaluate_perplexity(dropped, *args, corpus, 8)
+            == d2l.evaluate_perplexity(fn, *args, corpus, 8))
+    assert (d2l.predict_rnn('分开', 10, dropped, *args, idx_to_char, char_to_idx)
+            == d2l.predict_rnn('分开', 10, fn, *args, idx_to_char, char_to_idx))
+
+
+def test_adam_follows_the_books_formulas_step_by_step():
+    rng = np.random.RandomState(0)
+    values = [rng.randn(3, 4), rng.randn(5)]
+    params = [nd.array(v) for v in values]
+    for p in params:
+        p.attach_grad()
+    states = d2l.init_adam_states(params)
+    hyperparams = {'lr': 0.01, 't': 1, 'wd': 0.1}
+    w = [v.astype(np.float64) for v in values]
+    v_np = [np.zeros_like(x) for x in w]
+    s_np = [np.zeros_like(x) for x in w]
+    for t in range(1, 5):
+        grads = [rng.randn(*x.shape) for x in w]
+        for p, g in zip(params, grads):
+            p.grad[:] = g
+        d2l.adam(params, states, hyperparams)
+        for i, g in enumerate(grads):  # the book's Adam, in numpy, with AdamW's decay
+            v_np[i] = 0.9 * v_np[i] + 0.1 * g
+            s_np[i] = 0.999 * s_np[i] + 0.001 * g ** 2
+            v_hat, s_hat = v_np[i] / (1 - 0.9 ** t), s_np[i] / (1 - 0.999 ** t)
+            w[i] = w[i] - 0.01 * (v_hat / (np.sqrt(s_hat) + 1e-6) + 0.1 * w[i])
+        assert hyperparams['t'] == t + 1
+        for p, x in zip(params, w):
+            assert np.allclose(p.asnumpy(), x, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_decay_shrinks_a_weight_without_gradient_by_lr_times_wd():
+    for update in ['sgd', 'adam']:
+        params = [nd.full((2, 3), 2.0)]
+        params[0].attach_grad()
+        params[0].grad[:] = 0
+        if update == 'sgd':
+            d2l.sgd(params, 0.5, 1, wd=0.1)
+        else:
+            d2l.adam(params, d2l.init_adam_states(params), {'lr': 0.5, 't': 1, 'wd': 0.1})
+        assert np.allclose(params[0].asnumpy(), 2.0 * (1 - 0.5 * 0.1)), update
+
+
+def test_training_with_adam_lowers_the_loss_and_its_state_goes_on_from_a_checkpoint(tmp_path):
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT], len(idx_to_char)
+    mx.random.seed(5)
+    params = d2l.get_lstm_params(V, 16, CPU)
+    adam_state = (d2l.init_adam_states(params), {'t': 1})
+    history = {}
+    d2l.train_and_predict_rnn(d2l.lstm, lambda: params, d2l.init_lstm_state, 16, V, CPU, corpus,
+                              idx_to_char, char_to_idx, False, 20, 8, 0.01, 1, 4, 20, 5, [],
+                              history=history, adam_state=adam_state)
+    assert history['train'][-1] < history['train'][0] / 2
+    steps = 20 * len(list(d2l.data_iter_consecutive(corpus, 4, 8)))
+    assert adam_state[1]['t'] == steps + 1
+    path = str(tmp_path / 'adam.npz')
+    d2l.save_checkpoint(path, params, idx_to_char, {'cell': 'lstm', 'hiddens': 16}, adam_state)
+    _, _, config, loaded = d2l.load_checkpoint(path, CPU)
+    assert loaded[1] == {'t': steps + 1} and 'adam_t' not in config
+    for (v, s), (v2, s2) in zip(adam_state[0], loaded[0]):
+        assert np.array_equal(v.asnumpy(), v2.asnumpy()) and np.array_equal(s.asnumpy(),
+                                                                            s2.asnumpy())
+
+
+@pytest.mark.parametrize(
+    'flags, message',
+    [(['--dropout', '1'], '--dropout'), (['--dropout', '-0.1'], '--dropout'),
+     (['--dropout', '0.1', '0.2', '0.3'], '--dropout'), (['--weight-decay', '-1'], 'weight'),
+     (['--lr', '1e39'], 'below'), (['--lr', 'inf'], 'finite'),
+     (['--clip', 'nan'], 'greater than 0'), (['--embed', '-2'], '--embed')],
+)
+def test_bad_values_of_the_new_flags_are_one_line_errors(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.parse_args(flags + ['--sampler', 'random'])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err.splitlines()[-1]
+
+
+def test_the_optimizer_brings_its_own_learning_rate_and_threshold():
+    config = d2l.model_config(d2l.parse_args(['--optimizer', 'adam']))
+    assert (config['lr'], config['clip'], config['dropout']) == (0.002, 1, [0, 0])
+    config = d2l.model_config(d2l.parse_args([]))
+    assert (config['optimizer'], config['lr'], config['clip']) == ('sgd', 100, 0.01)
+    saved = dict(config, optimizer='adam', lr=0.005, clip=2, dropout=[0.2, 0.4])
+    assert d2l.model_config(d2l.parse_args([]), saved)['lr'] == 0.005  # --load goes on as it was
+    assert d2l.model_config(d2l.parse_args(['--optimizer', 'sgd']), saved)['lr'] == 100
+    assert d2l.model_config(d2l.parse_args(['--dropout', '0.3']))['dropout'] == [0.3, 0.3]
+
+
+def test_a_tied_embedding_wraps_any_cell_with_its_own_parameters_first():
+    get, init_state, fn = d2l.cell_functions({'cell': 'gru', 'hiddens': 16, 'embed': 4})
+    params = get(30, 16, CPU)
+    assert [p.shape for p in params[:5]] == [(30, 4), (30,), (4, 16), (16, 16), (16,)]
+    assert params[-2].shape == (16, 4) and len(params) == 2 + 11
+    outputs, state = fn(d2l.to_onehot(nd.array([[1, 2, 3]] * 2), 30), init_state(2, 16, CPU),
+                        params)
+    assert len(outputs) == 3 and outputs[0].shape == (2, 30) and state[0].shape == (2, 16)
+
+
+# ---------------------------------------------------------------- the count baseline, copies
+def test_kneser_ney_matches_the_counts_by_hand_and_sums_to_one():
+    prob = d2l.kneser_ney('abab', 3, order=2)  # vocabulary a, b, c; c never seen
+    # continuation counts of a and b: 1 each, + 0.5; D = n1 / (n1 + 2 n2) = 1 / 3 for ab:2, ba:1
+    assert prob('b', 'a') == pytest.approx((2 - 1 / 3 + 1 / 3 * 1.5 / 3.5) / 2)  # 19/21
+    assert prob('a', 'a') == pytest.approx(1 / 14) and prob('c', 'a') == pytest.approx(1 / 42)
+    assert prob('a', 'c') == pytest.approx(1.5 / 3.5)  # an unseen context: the lower order
+    text = TEXT[:150]
+    vocab = sorted(set(TEXT)) + ['龍']  # one character the text never has
+    prob = d2l.kneser_ney(text, len(vocab), order=5)
+    for context in [text[10:14], text[:2], '', '龍龍龍龍', text[3:5] + '龍龍']:
+        assert sum(prob(c, context) for c in vocab) == pytest.approx(1, abs=1e-12), context
+
+
+def test_the_baseline_scores_the_targets_that_val_perplexity_scores(real_corpus):
+    text = d2l.read_text(None, 10000)
+    value = d2l.baseline_perplexity(text[:9000], text[9000:], len(set(text)), 35)
+    prob = d2l.kneser_ney(text[:9000], len(set(text)), 5)
+    n = (1000 - 1) // 35 * 35  # 980 targets: text[9001:9981]
+    nll = -sum(math.log(prob(text[j], text[j - 4:j])) for j in range(9001, 9001 + n))
+    assert value == pytest.approx(math.exp(nll / n)) and 100 < value < 140  # measured: 116.9
+
+
+def test_the_longest_copy_is_found_whatever_its_place():
+    text = 'the cat sat on the mat'
+    assert d2l.longest_copy('a cat sat down', text) == ' cat sat '
+    assert d2l.longest_copy('xyz', text) == '' and d2l.longest_copy('mat', text) == 'mat'
+    assert d2l.longest_copy('on the matron', text) == 'on the mat'
+    assert d2l.sample_line('a', 'a cat sat', text) == ' - a cat sat  [copied 8/8]'
+    assert d2l.sample_line('a', 'a cat sat') == ' - a cat sat'
