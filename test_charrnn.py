@@ -1120,3 +1120,266 @@ def test_the_longest_copy_is_found_whatever_its_place():
     assert d2l.longest_copy('on the matron', text) == 'on the mat'
     assert d2l.sample_line('a', 'a cat sat', text) == ' - a cat sat  [copied 8/8]'
     assert d2l.sample_line('a', 'a cat sat') == ' - a cat sat'
+
+
+# ---------------------------------------------------------------- nothing lost, nothing cryptic
+def tiny_checkpoint(path, config=None, hiddens=8):
+    idx_to_char, _ = tiny_vocab()
+    params = d2l.get_params(len(idx_to_char), hiddens, CPU)
+    d2l.save_checkpoint(str(path), params, idx_to_char,
+                        config or {'cell': 'rnn', 'hiddens': hiddens, 'activation': 'relu'})
+    return path
+
+
+def test_a_better_model_in_the_save_file_is_never_overwritten(corpus_txt, tmp_path, capsys):
+    ckpt = tmp_path / 'm.npz'
+    common = ['--data', corpus_txt, '--val-frac', '0.25', '--sampler', 'consecutive',
+              '--save', str(ckpt), '--prefixes', '分', '--pred-len', '2', '--seed', '0'] + TINY
+    d2l.main(common + ['--epochs', '40', '--pred-period', '10'])
+    before = ckpt.read_bytes()
+    best = float(capsys.readouterr().out.split('saved: best val perplexity ')[-1].split()[0])
+    d2l.main(common + ['--load', str(ckpt), '--epochs', '2', '--pred-period', '1',
+                       '--weight-decay', '0.5'])  # each step halves the weights: worse
+    out = capsys.readouterr().out
+    assert 'holds a model of val perplexity %.2f: only a better one' % best in out
+    assert 'saved' not in out.replace('holds', '') and ckpt.read_bytes() == before
+    p = subprocess.Popen([sys.executable, str(HERE / 'charrnn.py')] + common
+                         + ['--load', str(ckpt), '--epochs', '100000', '--pred-period', '100000'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while 'sampling' not in p.stdout.readline():  # training has begun
+        pass
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and 'saved' not in out and ckpt.read_bytes() == before  # unscored
+
+
+def test_save_never_destroys_a_file_that_is_not_a_checkpoint(corpus_txt, tmp_path):
+    corpus = pathlib.Path(corpus_txt)
+    notes = tmp_path / 'notes'
+    notes.write_text('my notes')
+    (tmp_path / 'notes.tmp').write_text('mine too')
+    for save, data, message in [(corpus_txt, corpus_txt, 'is the --data file'),
+                                (str(notes), corpus_txt, 'not overwritten'),
+                                (str(notes), str(tmp_path / 'absent.txt'), 'No such file')]:
+        code, out, err = cli('--data', data, '--save', save, '--sampler', 'random', *TINY)
+        assert code == 1 and message in err and err.count('\n') == 1, err
+    assert corpus.read_text(encoding='utf-8') == TEXT and notes.read_text() == 'my notes'
+    assert (tmp_path / 'notes.tmp').read_text() == 'mine too'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['lyrics.txt', 'notes', 'notes.tmp']
+
+
+def test_a_full_disk_keeps_the_previous_file_whole_and_says_so(corpus_txt, tmp_path):
+    import resource
+
+    ckpt = tiny_checkpoint(tmp_path / 'full.npz', hiddens=16)
+    before = ckpt.read_bytes()
+
+    def small_files():  # as `ulimit -f 2` would: no file written past 2 kB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    p = subprocess.run([sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt, '--save',
+                        str(ckpt), '--sampler', 'random', '--epochs', '4', '--pred-period', '2',
+                        *TINY], capture_output=True, text=True, preexec_fn=small_files)
+    assert p.returncode == 1 and 'epoch 4' in p.stdout  # training went on after the first one
+    lines = p.stderr.splitlines()
+    assert lines[-1].startswith('charrnn: error: cannot write %s (File too large)' % ckpt)
+    assert sum('training goes on' in line for line in lines) == 2 and len(lines) == 3
+    assert ckpt.read_bytes() == before and len(list(tmp_path.iterdir())) == 2
+
+
+def test_output_that_cannot_show_chinese_or_is_closed_still_keeps_the_model(corpus_txt, tmp_path):
+    ckpt = tmp_path / 'm.npz'
+    flags = ['--data', corpus_txt, '--save', str(ckpt), '--sampler', 'random', *TINY]
+    env = dict(os.environ, PYTHONIOENCODING='latin-1')
+    p = subprocess.run([sys.executable, str(HERE / 'charrnn.py'), *flags, '--epochs', '2',
+                        '--pred-period', '1'], capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and p.stdout.count('saved to') == 2 and ' - ??' in p.stdout
+    ckpt.unlink()
+    p = subprocess.Popen([sys.executable, str(HERE / 'charrnn.py'), *flags, '--epochs', '100000',
+                          '--pred-period', '1'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(2):  # as `| head -n 2` does: two lines, then the pipe is closed
+        p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=60) == 141 and p.stderr.read() == b''
+    assert d2l.load_checkpoint(str(ckpt), CPU)[2]['hiddens'] == 16
+
+
+@pytest.mark.parametrize('flag', ['--data', '--save', '--load', '--plot'])
+def test_an_empty_path_is_refused_naming_its_flag(flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.parse_args([flag, '', '--sampler', 'random'])
+    assert exit_info.value.code == 2 and flag + ' needs a path' in capsys.readouterr().err
+
+
+def broken_zip(path, how):
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('a.txt', TEXT.encode('utf-8') * 20)
+    data = bytearray(path.read_bytes())
+    central = data.index(b'PK\x01\x02')
+    if how == 'flipped':
+        data[45:60] = bytes(b ^ 0xFF for b in data[45:60])
+    elif how == 'encrypted':
+        data[central + 8] |= 1
+    else:  # Deflate64, which zipfile cannot read
+        data[central + 10] = 9
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize('how', ['flipped', 'encrypted', 'deflate64'])
+def test_a_broken_zip_is_one_line_naming_the_file(tmp_path, how):
+    path = broken_zip(tmp_path / ('%s.zip' % how), how)
+    with pytest.raises(ValueError, match='%s is not a UTF-8 .txt' % path):
+        d2l.read_text(path)
+    code, out, err = cli('--data', str(path))
+    assert code == 1 and err.startswith('charrnn: error: %s' % path) and err.count('\n') == 1
+
+
+def test_zips_by_any_case_and_a_byte_order_mark(tmp_path):
+    path = tmp_path / 'upper.zip'
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('LYRICS.TXT', '\ufeff分开 分开'.encode('utf-8'))
+    assert d2l.read_text(path) == '分开 分开'  # the mark is not a character
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('a.csv', 'x')
+    with pytest.raises(ValueError, match='holds no .txt'):
+        d2l.read_text(path)
+
+
+@pytest.mark.parametrize(
+    'flags, message',
+    [(['--hiddens', '100000000'], '2^31'),
+     (['--batch-size', '99999999999999999999', '--sampler', 'consecutive'], 'no minibatch'),
+     (['--corpus-chars', '34', '--sampler', 'both'],  # enough for random sampling only
+      'consecutive sampling needs 36 characters or more')],
+)
+def test_settings_too_large_for_mxnet_or_the_text_stop_before_training(corpus_txt, flags,
+                                                                       message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.main(['--data', corpus_txt, '--sampler', 'random'] + TINY + flags)
+    assert message in str(exit_info.value.code) and '== ' not in capsys.readouterr().out
+
+
+def test_out_of_memory_names_the_settings_to_lower(corpus_txt):
+    import resource
+
+    def little_memory():  # as `ulimit -v 4000000` would
+        resource.setrlimit(resource.RLIMIT_AS, (4_000_000_000, 4_000_000_000))
+
+    p = subprocess.run([sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt,
+                        '--sampler', 'random', '--hiddens', '40000', '--num-steps', '8',
+                        '--batch-size', '4'], capture_output=True, text=True,
+                       preexec_fn=little_memory, timeout=120)
+    assert p.returncode == 1 and p.stderr.count('\n') == 1, p.stderr
+    assert p.stderr.startswith('charrnn: error: MXNet:') and '--hiddens' in p.stderr
+
+
+def test_ctrl_c_anywhere_is_one_line_and_exit_130(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / 'm.npz')
+    for args, wait in [(['--load', str(ckpt), '--generate', '--pred-len', '2000000',
+                         '--prefixes', '分'], 6), (['--help'], 0.2)]:  # writing; the imports
+        p = subprocess.Popen([sys.executable, str(HERE / 'charrnn.py'), *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(wait)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 130 and err.strip() == 'charrnn: interrupted', err
+
+
+def test_a_second_ctrl_c_ends_the_continuations_after_the_first(corpus_txt, tmp_path):
+    p = subprocess.Popen([sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt,
+                          '--save', str(tmp_path / 'm.npz'), '--sampler', 'random',
+                          '--epochs', '100000', '--pred-period', '100000', '--pred-len',
+                          '300000', *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    while 'sampling' not in p.stdout.readline():
+        pass
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)  # the model is saved, then 300,000 characters are written...
+    while 'saved to' not in p.stdout.readline():
+        pass
+    time.sleep(1)
+    started = time.time()
+    p.send_signal(signal.SIGINT)  # ... which this one cuts short
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and time.time() - started < 10
+    assert err.strip().endswith('charrnn: interrupted') and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('config, message', [
+    ({'cell': 'rnn', 'hiddens': 16}, "'activation'"),
+    ({'cell': 'rnn', 'hiddens': 12, 'activation': 'relu'}, 'do not fit a rnn of 12 hidden units'),
+    ({'cell': 'cnn', 'hiddens': 16}, "'cnn'")])
+def test_a_checkpoint_that_cannot_be_used_is_refused_at_load(tmp_path, config, message):
+    path = tmp_path / 'm.npz'
+    idx_to_char, _ = tiny_vocab()
+    d2l.save_checkpoint(str(path), d2l.get_params(len(idx_to_char), 16, CPU), idx_to_char, config)
+    with pytest.raises(ValueError, match=message):
+        d2l.load_checkpoint(str(path), CPU)
+    code, _, err = cli('--load', str(path), '--generate')
+    assert code == 1 and message in err and err.count('\n') == 1
+
+
+def test_on_report_gets_parameters_it_can_keep():
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT], len(idx_to_char)
+    kept = {}
+
+    def keep_first(epoch, params, history):
+        kept.setdefault('params', params)
+        kept.setdefault('values', [p.asnumpy().copy() for p in params])
+
+    params = d2l.train_and_predict_rnn(d2l.rnn, d2l.get_params, d2l.init_rnn_state, 8, V, CPU,
+                                       corpus, idx_to_char, char_to_idx, True, 4, 8, 1, 1, 4, 1,
+                                       5, [], on_report=keep_first)
+    assert all(np.array_equal(p.asnumpy(), v) for p, v in zip(kept['params'], kept['values']))
+    assert not np.array_equal(params[0].asnumpy(), kept['values'][0])  # training went on
+
+
+def test_a_report_period_of_0_is_refused_before_the_first_epoch():
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus = [char_to_idx[c] for c in TEXT]
+    started = time.time()
+    with pytest.raises(ValueError, match='pred_period'):
+        d2l.train_and_predict_rnn(d2l.rnn, d2l.get_params, d2l.init_rnn_state, 8,
+                                  len(idx_to_char), CPU, corpus, idx_to_char, char_to_idx, True,
+                                  10 ** 6, 8, 1, 1, 4, 0, 5, [])
+    assert time.time() - started < 1
+
+
+def test_messages_name_the_users_own_paths(tmp_path):
+    code, _, err = cli('--load', str(tmp_path / 'missing.npz'), '--generate')
+    assert code == 1 and err == 'charrnn: error: %s: no such file\n' % (tmp_path / 'missing.npz')
+    code, _, err = cli('--save', str(tmp_path / 'nodir' / 'm.npz'), '--sampler', 'random')
+    assert code == 1 and 'cannot write %s:' % (tmp_path / 'nodir' / 'm.npz') in err
+    assert '.tmp' not in err
+    code, _, err = cli('--plot', str(tmp_path / 'out'), '--sampler', 'random')
+    assert code == 2 and '.png, .svg or .pdf' in err
+
+
+def test_the_status_line_is_whole_on_a_pty_of_0_columns_and_erased_by_ctrl_c(corpus_txt):
+    import pty
+
+    master, slave = pty.openpty()  # a new pseudo-terminal reports 0 columns
+    p = subprocess.Popen([sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt,
+                          '--sampler', 'random', '--epochs', '100000', '--pred-period', '100000',
+                          *TINY], stdout=subprocess.PIPE, stderr=slave, cwd=HERE)
+    os.close(slave)
+    err = b''
+    while err.count(b'random: epoch') < 3:
+        err += os.read(master, 4096)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=60) == 130
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    statuses = [s for s in err.decode('utf-8').split('\r\x1b[K') if s.startswith('random')]
+    assert all(s.split('ETA ')[1][-3] == ':' for s in statuses[:-1])  # ends h:mm:ss, uncut
+    assert err.decode('utf-8').rstrip('\n').endswith('\r\x1b[K')  # erased before it stopped
