@@ -42,17 +42,16 @@ if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
 
 
 def omp_threads(cpus, hyperthreads, others):
-    """MXNet's OpenMP threads: one a core (MXNet's own guess takes half the CPUs, as if each core
-    ran two hyper-threads), but no more than the CPUs the others runnable now leave free, and at
-    least one. Its threads spin while they wait for each other: with one more thread than free
-    cores, every step waits for the one not running, and an epoch takes 4 to 19 times longer."""
+    """MXNet's OpenMP threads: one a core, no more than the others running leave free, at least
+    one. They spin while they wait for each other: with more threads than free cores every step
+    waits for one that is not running, and an epoch takes 4 to 19 times longer."""
     return max(1, min(cpus // 2 if hyperthreads else cpus, cpus - others))
 
 
 SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
 if os.path.exists('/proc/loadavg'):  # Linux; its 4th field: tasks runnable now, this one too
     RUNNING = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0])
-    HYPERTHREADS = not SMT.exists() or SMT.read_text().strip() != '0'
+    HYPERTHREADS = not SMT.exists() or SMT.read_text().strip() != '0'  # MXNet's own guess
     os.environ.setdefault('OMP_NUM_THREADS', str(omp_threads(os.cpu_count(), HYPERTHREADS,
                                                              RUNNING - 1)))
 
@@ -111,11 +110,10 @@ DATA_URL = 'https://github.com/d2l-ai/d2l-zh/raw/v1/data/jaychou_lyrics.txt.zip'
 DATA_SHA1 = '9529987e701a4f37048ab778270a5dde9a762a0b'
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jaychou_lyrics.txt.zip')
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # MXNet takes lr, θ, T as float32
-BASELINE_MAX_CHARS = 5_000_000  # past this, the 5-gram's counts would take minutes
+BASELINE_CHARS = 1_000_000  # the 5-gram counts at most these: more would take minutes, GBs
+
 
 # ------------------------------------------------------------------------------ data 数据
-
-
 def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
     """Fetch url to path, keeping it only if its SHA-1 matches."""
     try:
@@ -145,10 +143,10 @@ def read_text(path=None, num_chars=10000):
         else:
             raw = pathlib.Path(path).read_bytes()
         text = raw.decode('utf-8-sig')  # a byte-order mark is not a character of the text
-    except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError,
-            EOFError, UnicodeDecodeError) as e:  # corrupt, empty, encrypted, Deflate64, ...
+    except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
+            UnicodeDecodeError) as e:  # corrupt, encrypted, Deflate64, cut short, not UTF-8
         raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s: %s)'
-                         % (path, type(e).__name__, str(e).strip('"'))) from None
+                         % (path, type(e).__name__, e)) from None
     return text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
 
 
@@ -170,11 +168,16 @@ def encode(text, char_to_idx):
     return [char_to_idx[c] for c in text]
 
 
+def char_index(idx_to_char):
+    """char_to_idx: the index of each character of idx_to_char."""
+    return {c: i for i, c in enumerate(idx_to_char)}
+
+
 def load_data_jay_lyrics(path=None, num_chars=10000):
     """(corpus_indices, char_to_idx, idx_to_char, vocab_size), the vocabulary sorted."""
     text = read_text(path, num_chars)
     idx_to_char = build_vocab(text)
-    char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
+    char_to_idx = char_index(idx_to_char)
     return encode(text, char_to_idx), char_to_idx, idx_to_char, len(idx_to_char)
 
 
@@ -195,30 +198,39 @@ def data_iter_consecutive(corpus_indices, batch_size, num_steps, ctx=None):
     for i in range(0, (batch_len - 1) // num_steps * num_steps, num_steps):
         yield rows[:, i:i + num_steps], rows[:, i + 1:i + 1 + num_steps]
 
+
+def check_minibatch(num_chars, is_random_iter, batch_size, num_steps):
+    """ValueError unless num_chars fill a minibatch: batch_size windows of num_steps, and one
+    target more (random), or batch_size rows of num_steps + 1 (consecutive)."""
+    need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
+    if num_chars < need:
+        raise ValueError('no minibatch: %s sampling needs %s characters or more for batch_size %d '
+                         'and num_steps %d; the text has %s' % (
+                             'random' if is_random_iter else 'consecutive', format(need, ','),
+                             batch_size, num_steps, format(num_chars, ',')))
+
+
 # -------------------------------------------------------------- model, prediction 模型、预测
-
-
 def to_onehot(X, size):
     """(batch, num_steps) indices -> a list of num_steps one-hot (batch, size) matrices."""
     return list(nd.one_hot(X.T, size))  # one operator; the items are views of its result
 
 
 def affine_steps(X, W, b, num_steps):
-    """X W + b (b None: X W) for all the steps stacked in X: one product (FullyConnected), split."""
-    Z = nd.FullyConnected(X, W.T, b, no_bias=b is None, num_hidden=W.shape[1])
+    """X W + b for all the steps stacked in X: one large product (FullyConnected), then split."""
+    Z = nd.FullyConnected(X, W.T, b, num_hidden=W.shape[1])
     return list(nd.split(Z, num_outputs=num_steps, axis=0)) if num_steps > 1 else [Z]
 
 
 def times(W):
-    """The function H -> H W, for the recurrent products: FullyConnected (oneDNN) there makes an
-    epoch 15-25% faster than nd.dot (OpenBLAS); it takes Wᵀ, made here once for all the steps."""
+    """H -> H W, the recurrent product, through FullyConnected (oneDNN; nd.dot's OpenBLAS makes
+    an epoch 15-25% slower). It takes Wᵀ, made here once for all the steps."""
     W_T = W.T
     return lambda H: nd.FullyConnected(H, W_T, no_bias=True, num_hidden=W.shape[1])
 
 
 def dropout(X, drop_prob):
-    """丢弃法: each element zeroed with probability drop_prob, the others divided by 1 - drop_prob,
-    so that the expectation stays X."""
+    """丢弃法: each element zeroed with probability drop_prob, the rest divided by 1 - drop_prob."""
     if not 0 <= drop_prob <= 1:
         raise ValueError('drop_prob must be in [0, 1], not %r' % (drop_prob,))
     if drop_prob == 1:
@@ -228,7 +240,7 @@ def dropout(X, drop_prob):
 
 
 def drop(X, drop_prob):
-    """dropout(X, drop_prob) while training (inside autograd.record()), else X: prediction and
+    """dropout(X, drop_prob) while training (in autograd.record()), else X: prediction and the
     held-out perplexity see the whole network."""
     return dropout(X, drop_prob) if drop_prob and autograd.is_training() else X
 
@@ -257,18 +269,17 @@ init_gru_state = init_rnn_state  # a GRU's state is an RNN's: (H,)
 
 
 def rnn(inputs, state, params, activation='relu', drop_probs=(0, 0)):
-    """循环神经网络: H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q.
-    φ is ReLU, the notebook's choice (it converged faster there), or tanh, the book's.
-    drop_probs: dropout, while training, of the X_t and of the H_t that feed O_t (as in gru and
-    lstm: never on the recurrent path, which would make the state forget)."""
+    """循环神经网络: H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q. φ: ReLU, the
+    notebook's choice (it converged faster there), or tanh, the book's. drop_probs: dropout
+    while training of the X_t, and of the H_t that feed O_t; never on the recurrent path."""
     if activation not in ('relu', 'tanh'):
         raise ValueError("activation must be 'relu' or 'tanh', not %r" % (activation,))
     phi = nd.relu if activation == 'relu' else nd.tanh
     W_xh, W_hh, b_h, W_hq, b_q = params
     (H,) = state
     H_W_hh = times(W_hh)
+    X = drop(nd.concat(*inputs, dim=0), drop_probs[0])  # all steps: X W_xh + b_h, then split
     Hs = []
-    X = drop(nd.concat(*inputs, dim=0), drop_probs[0])  # all steps at once, then split per step
     for XW_t in affine_steps(X, W_xh, b_h, len(inputs)):
         H = phi(XW_t + H_W_hh(H))
         Hs.append(H)
@@ -336,27 +347,6 @@ CELLS = {'rnn': (get_params, init_rnn_state, rnn), 'gru': (get_gru_params, init_
          'lstm': (get_lstm_params, init_lstm_state, lstm)}
 
 
-def tied(cell):
-    """cell with a character embedding E (V×d) shared by its input and its output: it reads X E
-    for each one-hot X, and its d outputs Y_t give O_t = Y_t Eᵀ + b. params: E, b, then cell's,
-    made for d inputs and outputs (get_tied_params). With d well below V, every gate learns from
-    V×d weights instead of V×h each, and a character is one vector, read and written."""
-    def tied_cell(inputs, state, params):
-        E, b = params[:2]
-        XE = affine_steps(nd.concat(*inputs, dim=0), E, None, len(inputs))
-        outputs, state = cell(XE, state, params[2:])
-        return affine_steps(nd.concat(*outputs, dim=0), E.T, b, len(outputs)), state
-    return tied_cell
-
-
-def get_tied_params(get_params, embed):
-    """The get_params of tied(cell): E (V×embed) and b, then get_params(embed, num_hiddens)."""
-    def get(vocab_size, num_hiddens, ctx):
-        return init_params(ctx, (vocab_size, embed), (vocab_size,)) + get_params(
-            embed, num_hiddens, ctx)
-    return get
-
-
 def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx,
                 idx_to_char, char_to_idx, temperature=0):
     """prefix and num_chars more: the likeliest (temperature 0), or drawn from softmax(O / T)."""
@@ -376,9 +366,30 @@ def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, voc
         X = nd.array([output[-1:]], ctx=ctx)
     return ''.join(idx_to_char[i] for i in output)
 
-# ---------------------------------------------------------------- training, saving 训练、保存
+
+def longest_copy(written, text):
+    """The longest stretch of written found verbatim in text, in at most 2 len(written) searches:
+    a stretch found grows by one, one not found moves the start on."""
+    best = ''
+    i = 0
+    while i + len(best) < len(written):
+        if written[i:i + len(best) + 1] in text:
+            best = written[i:i + len(best) + 1]
+        else:
+            i += 1
+    return best
 
 
+def sample_line(prefix, written, text=None):
+    """' - ' and a continuation, then the longest stretch of what was written after the prefix
+    that text (the training text) holds, against how much was written: [copied 12/50]."""
+    if text is None:  # a checkpoint of an earlier charrnn, which kept no text
+        return ' - ' + written
+    copied = longest_copy(written[len(prefix):], text)
+    return ' - %s  [copied %d/%d]' % (written, len(copied), len(written) - len(prefix))
+
+
+# ------------------------------------------------------------------------ training 训练
 def sequence_loss(outputs, Y):
     """Mean cross-entropy per character, exact for any finite logits (log_softmax, not log(p))."""
     return -nd.pick(nd.log_softmax(nd.concat(*outputs, dim=0)), Y.T.reshape((-1,))).mean()
@@ -394,22 +405,22 @@ def grad_clipping(params, theta, ctx):
 
 
 def sgd(params, lr, batch_size, wd=0):
-    """param <- param - lr * (grad / batch_size + wd * param), in one fused operator (a Ctrl-C
-    cannot split it); wd, weight decay (权重衰减), pulls every weight towards 0."""
+    """param <- param - lr (grad / batch_size + wd param), wd the weight decay (权重衰减), in one
+    fused operator that a Ctrl-C cannot split."""
     n = len(params)
     nd.multi_sgd_update(*[a for p in params for a in (p, p.grad)], lrs=[lr] * n, wds=[wd] * n,
                         rescale_grad=1 / batch_size, num_weights=n, out=params)
 
 
 def init_adam_states(params):
-    """Adam's moving averages for each parameter, zero: v of the gradient, s of its square."""
+    """Adam's moving averages for each parameter, at zero: v of the gradient, s of its square."""
     return [(p.zeros_like(), p.zeros_like()) for p in params]
 
 
 def adam(params, states, hyperparams):
-    """The book's Adam: v <- β1 v + (1 - β1) g, s <- β2 s + (1 - β2) g², each divided by 1 - β^t
-    (t counts the steps, from 1), then p <- p - lr v̂ / (√ŝ + ε); hyperparams: lr, t, and wd for
-    weight decay, decoupled from the gradient (AdamW: p <- p - lr wd p)."""
+    """The book's Adam: v <- β1 v + (1 - β1) g, s <- β2 s + (1 - β2) g², divided by 1 - β^t at
+    step t (from 1), then p <- p - lr v̂ / (√ŝ + ε); hyperparams: lr, t, and wd for weight
+    decay, taken apart from the gradient (AdamW): p <- p - lr wd p."""
     beta1, beta2, eps = 0.9, 0.999, 1e-6
     lr, t, wd = hyperparams['lr'], hyperparams['t'], hyperparams.get('wd', 0)
     for p, (v, s) in zip(params, states):
@@ -440,9 +451,14 @@ def hms(seconds):
     return '%d:%02d:%02d' % (seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
+def in_notebook():
+    """True in a Jupyter kernel, whose output streams are ipykernel's."""
+    return type(sys.stdout).__module__.startswith('ipykernel')
+
+
 def show_status(line=''):
-    """Rewrite the status line ('' erases it): at a terminal's foot, or in a notebook cell's
-    output, where '\r' and spaces cover it (no terminal codes); never in a log or a pipe."""
+    """Rewrite the status line ('' erases it): at a terminal's foot, or in a notebook's cell
+    output, covered there by '\r' and spaces (no terminal codes); never in a log or a pipe."""
     if in_notebook():
         sys.stdout.write('\r' + line.ljust(show_status.width) + ('' if line else '\r'))
         show_status.width = len(line)
@@ -453,40 +469,7 @@ def show_status(line=''):
         sys.stderr.flush()
 
 
-show_status.width = 0  # in a notebook, how much of the line the next one must cover
-
-
-def check_minibatch(num_chars, is_random_iter, batch_size, num_steps):
-    """ValueError unless num_chars fill one minibatch: batch_size windows of num_steps and one
-    target more (random sampling), or batch_size rows of num_steps + 1 (consecutive)."""
-    need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
-    if num_chars < need:
-        raise ValueError('no minibatch: %s sampling needs %s characters or more for batch_size %d '
-                         'and num_steps %d, and the text has %s' % (
-                             'random' if is_random_iter else 'consecutive', format(need, ','),
-                             batch_size, num_steps, format(num_chars, ',')))
-
-
-def longest_copy(written, text):
-    """The longest stretch of written that occurs verbatim in text: at most 2 len(written)
-    searches of text (a stretch found is grown by one; one not found moves the start on)."""
-    best = ''
-    i = 0
-    while i + len(best) < len(written):
-        if written[i:i + len(best) + 1] in text:
-            best = written[i:i + len(best) + 1]
-        else:
-            i += 1
-    return best
-
-
-def sample_line(prefix, written, text=None):
-    """' - ' and a continuation, then how long a stretch of what was written after the prefix is
-    copied from text, the training text, against how much was written: [copied 12/50]."""
-    if text is None:  # a checkpoint of an earlier charrnn: it kept no text
-        return ' - ' + written
-    copied = longest_copy(written[len(prefix):], text)
-    return ' - %s  [copied %d/%d]' % (written, len(copied), len(written) - len(prefix))
+show_status.width = 0  # in a notebook: how much of the line the next one must cover
 
 
 def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_size, ctx,
@@ -494,13 +477,12 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                           num_steps, lr, clipping_theta, batch_size, pred_period, pred_len,
                           prefixes, temperature=0, val_indices=None, history=None, on_report=None,
                           weight_decay=0, adam_state=None):
-    """Training on clipped gradients: SGD at lr, or the book's Adam given adam_state, which it
-    updates in place ((init_adam_states(params), {'t': 1}) to start); weight_decay for either.
-    A status line each epoch on a terminal or in a notebook. Every pred_period epochs and at the
-    end, a report: first on_report(epoch, a copy of the parameters, history), then perplexity
-    (exp of the mean cross-entropy), held-out perplexity given val_indices, speed, and a
-    continuation of each prefix with the longest stretch copied from corpus_indices. history (a
-    dict) gets 'train', a perplexity per epoch, and 'val', (epoch, perplexity) per report."""
+    """Clipped gradients, then SGD, or the book's Adam given adam_state ((init_adam_states(params),
+    {'t': 1}) at first; updated in place); weight_decay for both. A status line each epoch on a
+    terminal or in a notebook. Every pred_period epochs and at the end, a report: on_report(epoch,
+    a copy of params, history) first, then perplexity (exp of the mean cross-entropy), held-out
+    perplexity given val_indices, speed, and each prefix continued (sample_line). history, a
+    dict, gets 'train', the perplexity of each epoch, and 'val', (epoch, perplexity) each report."""
     if not (num_epochs > 0 and pred_period > 0):
         raise ValueError('num_epochs and pred_period must be 1 or more')
     check_minibatch(len(corpus_indices), is_random_iter, batch_size, num_steps)
@@ -551,39 +533,37 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         eta = hms(elapsed / (epoch + 1) * (num_epochs - epoch - 1))
         show_status('%s: epoch %d/%d, perplexity %.2f, %s, ETA %s' % (
             sampler, epoch + 1, num_epochs, history['train'][-1], speed, eta))
-        if (epoch + 1) % pred_period == 0 or epoch + 1 == num_epochs:
-            line = 'epoch %d, perplexity %.2f' % (epoch + 1, history['train'][-1])
-            if val_indices is not None:
-                history['val'].append((epoch + 1, evaluate_perplexity(
-                    rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx, val_indices,
-                    num_steps)))
-                line += ', val perplexity %.2f' % history['val'][-1][1]
-            if on_report:  # first: a model it saves is saved before anything is printed
-                on_report(epoch + 1, [p.copy() for p in params], history)
-            show_status()  # erased: the report starts on a clean line
-            print('%s, %.2f s/epoch, %s, elapsed %s, ETA %s'
-                  % (line, seconds, speed, hms(elapsed), eta), flush=True)
-            for prefix in prefixes:
-                written = predict_rnn(prefix, pred_len, rnn, params, init_rnn_state, num_hiddens,
-                                      vocab_size, ctx, idx_to_char, char_to_idx, temperature)
-                print(sample_line(prefix, written, text), flush=True)
+        if (epoch + 1) % pred_period and epoch + 1 < num_epochs:
+            continue
+        line = 'epoch %d, perplexity %.2f' % (epoch + 1, history['train'][-1])
+        if val_indices is not None:
+            history['val'].append((epoch + 1, evaluate_perplexity(
+                rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx, val_indices, num_steps)))
+            line += ', val perplexity %.2f' % history['val'][-1][1]
+        if on_report:  # first: a model it saves is saved before anything is printed
+            on_report(epoch + 1, [p.copy() for p in params], history)
+        show_status()  # erased: the report starts on a clean line
+        print('%s, %.2f s/epoch, %s, elapsed %s, ETA %s'
+              % (line, seconds, speed, hms(elapsed), eta), flush=True)
+        for prefix in prefixes:
+            written = predict_rnn(prefix, pred_len, rnn, params, init_rnn_state, num_hiddens,
+                                  vocab_size, ctx, idx_to_char, char_to_idx, temperature)
+            print(sample_line(prefix, written, text), flush=True)
     return params
 
 
 # ------------------------------------------------- the count baseline, files 计数基线、文件
 def kneser_ney(text, vocab_size, order=5):
-    """插值 Kneser-Ney: an n-gram model of text, as prob(c, context), the probability of character
-    c after context (its last order - 1 characters count). The top order counts how often each
-    n-gram occurs, the lower ones after how many different characters (continuation counts);
-    order k takes D = n1 / (n1 + 2 n2) off each count (n1, n2: its k-grams counted once, twice)
-    and lends it to order k - 1; order 1 adds 0.5 for every character of the vocabulary."""
+    """插值 Kneser-Ney n-gram model of text: prob(c, context) after context's last order - 1
+    characters. The top order counts n-grams, the lower ones how many characters precede them
+    (continuation counts); order k takes D = n1 / (n1 + 2 n2) off each count (n1, n2: k-grams
+    counted once, twice) and lends it to k - 1; order 1 adds 0.5 to each vocabulary character."""
     raw = {k: collections.Counter(text[i:i + k] for i in range(len(text) - k + 1))
-           for k in range(2, order + 1)}
-    raw[1] = collections.Counter(text)
+           for k in range(1, order + 1)}
     counts = {k: raw[k] if k == order else collections.Counter(g[1:] for g in raw[k + 1])
-              for k in range(1, order + 1)}
-    totals = {k: collections.Counter() for k in counts}  # per context: its count
-    types = {k: collections.Counter() for k in counts}  # per context: characters seen after it
+              for k in raw}
+    totals = {k: collections.Counter() for k in raw}  # per context, its count, and how many
+    types = {k: collections.Counter() for k in raw}  # characters were seen after it
     discount = {}
     for k in range(2, order + 1):
         for gram, n in counts[k].items():
@@ -599,109 +579,87 @@ def kneser_ney(text, vocab_size, order=5):
         for k in range(2, min(order, len(context) + 1) + 1):
             h = context[len(context) - k + 1:]
             if totals[k][h]:
-                p = (max(counts[k][h + c] - discount[k], 0) + discount[k] * types[k][h] * p
-                     ) / totals[k][h]
+                D = discount[k]
+                p = (max(counts[k][h + c] - D, 0) + D * types[k][h] * p) / totals[k][h]
         return p
     return prob
 
 
 def baseline_perplexity(train_text, val_text, vocab_size, num_steps, order=5):
-    """The Kneser-Ney model of train_text on the held-out targets that evaluate_perplexity
-    scores (val_text[1:], in whole windows of num_steps), each after what precedes it, back into
-    the training text: what a network must beat to have learned more than counts."""
+    """kneser_ney(train_text) on the targets evaluate_perplexity scores (val_text[1:], in whole
+    windows), each after what precedes it, back into train_text: a network must beat it."""
     prob = kneser_ney(train_text, vocab_size, order)
     text = train_text + val_text
-    targets = range(len(train_text) + 1, len(train_text) + (len(val_text) - 1) // num_steps *
-                    num_steps + 1)
+    targets = range(len(train_text) + 1, len(text) - (len(val_text) - 1) % num_steps)
     nll = -sum(math.log(prob(text[j], text[max(0, j - order + 1):j])) for j in targets)
     return math.exp(nll / len(targets))
 
 
-def temp_beside(path):
-    """(fd, name) of a new empty file in path's folder, under a name no other file has."""
-    try:
-        return tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-    except OSError as e:
-        raise OSError('cannot write %s: %s' % (path, e.strerror or e)) from None
-
-
 def write_file(path, data):
-    """data (bytes) written to a temporary file beside path, then renamed to path: if anything
-    fails (a full disk, Ctrl-C), path holds what it held, and the temporary file is gone."""
-    fd, tmp = temp_beside(path)
+    """data (bytes) written to a new temporary file beside path, then renamed to path; if that
+    fails (a full disk, Ctrl-C) path keeps what it held and the temporary file is removed."""
     try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                   prefix='.%s.' % os.path.basename(path), suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     except OSError as e:
-        raise OSError('cannot write %s (%s): it is as it was' % (path, e.strerror or e)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        raise OSError('cannot write %s (%s)%s' % (path, e.strerror or e, ': it is as it was'
+                                                  if os.path.exists(path) else '')) from None
 
 
 def save_checkpoint(path, params, idx_to_char, config, adam_state=None):
-    """Parameters, vocabulary, configuration and Adam's state in one .npz, by write_file."""
+    """Parameters, vocabulary, configuration and Adam's state in one .npz (by write_file)."""
     arrays = {'arr_%d' % i: p.asnumpy() for i, p in enumerate(params)}
-    if adam_state:
-        for i, (v, s) in enumerate(adam_state[0]):
-            arrays['adam_v_%d' % i] = v.asnumpy()
-            arrays['adam_s_%d' % i] = s.asnumpy()
-        config = dict(config, adam_t=adam_state[1]['t'])
+    for i, (v, s) in enumerate(adam_state[0] if adam_state else []):
+        arrays.update({'adam_v_%d' % i: v.asnumpy(), 'adam_s_%d' % i: s.asnumpy()})
+    config = dict(config, format='charrnn', adam_t=adam_state[1]['t'] if adam_state else None)
     buffer = io.BytesIO()  # whole in memory first: a failed write cannot leave half a zip
-    np.savez(buffer, vocab=[ord(c) for c in idx_to_char],
-             config=json.dumps(dict(config, format='charrnn')), **arrays)
+    np.savez(buffer, vocab=[ord(c) for c in idx_to_char], config=json.dumps(config), **arrays)
     write_file(path, buffer.getvalue())
 
 
 def load_checkpoint(path, ctx):
-    """(params, idx_to_char, config, adam_state or None) from a file of save_checkpoint's; one
-    that is not, or whose arrays do not fit its configuration, is a ValueError naming it."""
+    """(params, idx_to_char, config, adam_state or None) from a file of save_checkpoint's; any
+    other, or one whose arrays do not fit its configuration, is a ValueError naming it."""
     try:
         with np.load(path) as f:
-            config = json.loads(str(f['config']))
-            idx_to_char = [chr(i) for i in f['vocab']]
             arrays = {name: f[name] for name in f.files}
-    except FileNotFoundError:
-        raise FileNotFoundError('%s: no such file' % path) from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError('%s is not a charrnn checkpoint (%s: %s)'
-                         % (path, type(e).__name__, e)) from None
-    if config.pop('format', None) != 'charrnn':
-        raise ValueError('%s is not a charrnn checkpoint (it has no charrnn mark)' % path)
-    try:
+        config = json.loads(str(arrays.pop('config')))
+        idx_to_char = [chr(i) for i in arrays.pop('vocab')]
+        if config.pop('format', None) != 'charrnn':
+            raise ValueError('it has no charrnn mark')
         get = cell_functions(config)[0]
         shapes = [p.shape for p in get(len(idx_to_char), config['hiddens'], mx.cpu())]
-    except (KeyError, TypeError, ValueError, mx.base.MXNetError) as e:
-        raise ValueError('%s: its configuration makes no model (%s: %s)'
+    except FileNotFoundError:
+        raise FileNotFoundError('%s: no such file' % path) from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+            mx.base.MXNetError) as e:
+        raise ValueError('%s is not a charrnn checkpoint that makes a model (%s: %s)'
                          % (path, type(e).__name__, str(e).split('\n')[0])) from None
-    stored = [arrays.get('arr_%d' % i, np.zeros(0)).shape for i in range(len(shapes) + 1)]
-    if stored != shapes + [(0,)]:
-        raise ValueError('%s: its %d arrays do not fit a %s of %s hidden units on %d characters'
-                         % (path, len(arrays) - 2, config['cell'], config['hiddens'],
-                            len(idx_to_char)))
-    params = [nd.array(arrays['arr_%d' % i], ctx=ctx) for i in range(len(shapes))]
+    numbered = {int(name[4:]): a for name, a in arrays.items() if name.startswith('arr_')}
+    if [numbered[i].shape for i in sorted(numbered)] != shapes:
+        raise ValueError('%s: its arrays do not fit a %s of %s hidden units on %d characters'
+                         % (path, config['cell'], config['hiddens'], len(idx_to_char)))
+    params = [nd.array(numbered[i], ctx=ctx) for i in sorted(numbered)]
     for p in params:
         p.attach_grad()
-    adam_state = None
-    if 'adam_t' in config:
-        adam_state = ([(nd.array(arrays['adam_v_%d' % i], ctx=ctx),
-                        nd.array(arrays['adam_s_%d' % i], ctx=ctx)) for i in range(len(params))],
-                      {'t': config.pop('adam_t')})
-    return params, idx_to_char, config, adam_state
+    t = config.pop('adam_t', None)
+    states = [tuple(nd.array(arrays['adam_%s_%d' % (m, i)], ctx=ctx) for m in 'vs')
+              for i in range(len(params))] if t else None
+    return params, idx_to_char, config, (states, {'t': t}) if t else None
 
 
-# ------------------------------------------------------------------ pictures, notebooks 画图
-def in_notebook():
-    """True inside a Jupyter kernel, whose output streams are ipykernel's."""
-    return type(sys.stdout).__module__.startswith('ipykernel')
-
-
+# ------------------------------------------------------------ pictures, notebooks 画图
 def perplexity_picture(histories, baseline=None, fmt='png'):
-    """The bytes (fmt: png, svg, pdf) of a picture of {label: history}: the training perplexity
-    of each epoch, the held-out one of each report, and the count model's held-out perplexity as
-    a line; log scale. Needs matplotlib (its Figure, not pyplot: no window, no display)."""
+    """The bytes (png, svg or pdf) of a picture of {label: history} on a log scale: training
+    perplexity of each epoch, held-out of each report, the count model's as a line. Needs
+    matplotlib (its Figure, not pyplot: no window, no display)."""
     try:
         from matplotlib.figure import Figure
     except ImportError as e:
@@ -711,31 +669,30 @@ def perplexity_picture(histories, baseline=None, fmt='png'):
         ax.plot(range(1, len(history['train']) + 1), history['train'], color=color,
                 label=label + 'training')
         if history['val']:
-            ax.plot([epoch for epoch, _ in history['val']], [p for _, p in history['val']],
-                    'o--', color=color, label=label + 'held out')
+            ax.plot(*zip(*history['val']), 'o--', color=color, label=label + 'held out')
     if baseline:
-        ax.axhline(baseline, color='grey', linestyle=':', label='5-gram count model: held out')
+        ax.axhline(baseline, color='grey', linestyle=':', label='5-gram count model, held out')
     if ax.lines:
         ax.legend()
     buffer = io.BytesIO()
-    ax.figure.savefig(buffer, format=fmt, dpi=100 if fmt == 'png' else None, bbox_inches='tight')
+    ax.figure.savefig(buffer, format=fmt, dpi=100, bbox_inches='tight')
     return buffer.getvalue()
 
 
 def plot_perplexity(path, histories, baseline=None):
-    """perplexity_picture written to path, a .png, .svg or .pdf, by write_file."""
+    """perplexity_picture to path, a .png, .svg or .pdf, by write_file."""
     write_file(path, perplexity_picture(histories, baseline, os.path.splitext(path)[1][1:]))
 
 
 def live_plot(baseline=None):
-    """In a Jupyter notebook, an on_report for train_and_predict_rnn: the perplexity picture
-    under the cell, redrawn in place at each report. Elsewhere it says so and returns None."""
+    """In a Jupyter notebook, an on_report for train_and_predict_rnn that draws the perplexities
+    under the cell and redraws them in place at each report; elsewhere it says so: None."""
     if not in_notebook():
-        print('charrnn: live_plot() draws in a Jupyter notebook only: here use --plot PATH, or '
+        print("charrnn: live_plot() draws in a Jupyter notebook only; here use --plot PATH, or "
               "plot_perplexity(path, {'': history})", file=sys.stderr)
         return None
     from IPython.display import Image, display
-    handle = display(display_id=True)  # an empty output now, where the picture will be
+    handle = display(display_id=True)  # an empty output, where the picture will be
 
     def on_report(epoch, params, history):
         handle.update(Image(perplexity_picture({'': history}, baseline)))
@@ -754,22 +711,18 @@ def parse_args(argv=None):
     a('--cell', choices=CELLS, help="rnn, gru or lstm (default: rnn, or the checkpoint's)")
     a('--hiddens', type=int, help="hidden units (default: 256, or the checkpoint's)")
     a('--activation', choices=['relu', 'tanh'], help="rnn's φ (default: relu, or checkpoint's)")
-    a('--embed', type=int, metavar='D', help='a character embedding of D numbers that the input '
-      "and output layers share (default: 0, none; or the checkpoint's)")
     a('--sampler', choices=['random', 'consecutive', 'both'], default='both',
       help='both: a model for each, one after the other, as in the notebook (default: both)')
     a('--epochs', type=int, default=1000, help='epochs for each sampler (default: 1000)')
     a('--num-steps', type=int, default=35, help='time steps per window (default: 35)')
     a('--batch-size', type=int, default=32, help='windows per minibatch (default: 32)')
-    a('--optimizer', choices=['sgd', 'adam'], help="sgd, the notebook's, or adam, the book's "
-      "(default: sgd, or the checkpoint's)")
-    a('--lr', type=float, help="learning rate (default: 100 for sgd, 0.002 for adam)")
-    a('--clip', type=float, help='gradient clipping threshold θ (default: 0.01 for sgd, 1 for '
-      'adam)')
-    a('--dropout', type=float, nargs='+', metavar='P', help='dropout while training: P of the '
-      'inputs and of the states that feed the output; two values: one each (default: 0)')
-    a('--weight-decay', type=float, metavar='W', help='weight decay: every step also takes lr × W '
-      "of each weight (default: 0, or the checkpoint's)")
+    a('--optimizer', choices=['sgd', 'adam'], help="(default: sgd, or the checkpoint's)")
+    a('--lr', type=float, help='learning rate (default: 100 for sgd, 0.002 for adam)')
+    a('--clip', type=float, help='gradient clipping threshold θ (default: 0.01 sgd, 1 adam)')
+    a('--dropout', type=float, nargs='+', metavar='P', help='dropout while training of the '
+      'inputs and of the states that feed the output: P for both, or one each (default: 0)')
+    a('--weight-decay', type=float, metavar='W', help='every step also takes lr × W of each '
+      "weight (default: 0, or the checkpoint's)")
     a('--pred-period', type=int, default=100, help='report every N epochs (default: 100)')
     a('--pred-len', type=int, default=50, help='characters to write per prefix (default: 50)')
     a('--prefixes', nargs='+', default=['分开', '不分开'], help='text to continue (default: 分开 不分开)')
@@ -783,10 +736,8 @@ def parse_args(argv=None):
     a('--generate', action='store_true', help='with --load: only write continuations')
     a('--plot', metavar='PATH', help='draw the perplexities to a .png, .svg or .pdf')
     args = p.parse_args(argv)
-    unused = ['--' + name.replace('_', '-') for name in [
-        'data', 'corpus_chars', 'val_frac', 'sampler', 'epochs', 'num_steps', 'batch_size',
-        'optimizer', 'lr', 'clip', 'dropout', 'weight_decay', 'pred_period', 'save', 'plot']
-        if getattr(args, name) != p.get_default(name)]
+    unused = sorted('--' + name.replace('_', '-') for name, value in vars(args).items()
+                    if value != p.get_default(name) and name not in GENERATE_FLAGS)
     for name in ['epochs', 'num_steps', 'batch_size', 'lr', 'clip', 'pred_period', 'hiddens']:
         if getattr(args, name) is not None and not getattr(args, name) > 0:  # NaN too
             p.error('--%s must be greater than 0' % name.replace('_', '-'))
@@ -797,12 +748,10 @@ def parse_args(argv=None):
         if getattr(args, name) == '':
             p.error('--%s needs a path, not an empty one' % name)
     for bad, why in [
-            (min(args.corpus_chars, args.pred_len, args.embed or 0) < 0,
-             '--corpus-chars, --pred-len, --embed: 0 or more'),
+            (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
             (args.temperature < 0, '--temperature must be 0 or more'),
             (not 0 <= args.val_frac < 1, '--val-frac must be at least 0 and below 1'),
-            (args.dropout and not (len(args.dropout) <= 2 and all(0 <= d < 1
-                                                                  for d in args.dropout)),
+            (args.dropout and (len(args.dropout) > 2 or not all(0 <= d < 1 for d in args.dropout)),
              '--dropout takes one or two values, each at least 0 and below 1'),
             ((args.weight_decay or 0) < 0, '--weight-decay must be 0 or more'),
             (args.plot and os.path.splitext(args.plot)[1].lower() not in ('.png', '.svg', '.pdf'),
@@ -816,104 +765,80 @@ def parse_args(argv=None):
     return args
 
 
-def set_up(args):
-    """--seed (random: the shuffle; MXNet: weights, draws) and --ctx; returns the device."""
-    if args.seed is not None:
-        random.seed(args.seed)
-        mx.random.seed(args.seed)
-    problem = gpu_problem() if args.ctx == 'gpu' else None
-    if problem:
-        raise ValueError('--ctx gpu: %s' % problem)
-    return {'auto': ctx, 'cpu': mx.cpu(), 'gpu': mx.gpu()}[args.ctx]
+GENERATE_FLAGS = {'cell', 'hiddens', 'activation', 'prefixes', 'pred_len', 'temperature', 'seed',
+                  'ctx', 'load', 'generate'}  # the flags --generate takes
 
 
 def model_config(args, saved=None):
-    """The model (cell, hiddens, an rnn's activation, embed): --load's, which flags may repeat
-    but not contradict, else the flags' over the notebook's. How it trains (optimizer, lr, clip,
-    dropout, weight_decay): the flags' over --load's over the optimizer's defaults."""
-    config = dict(saved or {'cell': 'rnn', 'hiddens': 256, 'activation': 'relu', 'embed': 0})
+    """The model (cell, hiddens, an rnn's activation): --load's, which flags may repeat but not
+    contradict, else the flags' over the notebook's. Its training (optimizer, lr, clip, dropout,
+    weight_decay): the flags' over --load's over the optimizer's defaults."""
+    config = dict(saved or {'cell': 'rnn', 'hiddens': 256, 'activation': 'relu'})
     cell = args.cell or config['cell']
     if args.activation and cell != 'rnn':
         raise ValueError('--activation is for --cell rnn only: a %s has no φ to choose' % cell)
-    for key in ['cell', 'hiddens', 'activation', 'embed']:
+    for key in ['cell', 'hiddens', 'activation']:
         given = getattr(args, key)
-        if saved and given not in (None, saved.get(key, 0 if key == 'embed' else None)):
+        if saved and given not in (None, saved.get(key)):
             raise ValueError('--%s %s contradicts the checkpoint (%s)' % (key, given, saved[key]))
-        if given is not None:
-            config[key] = given
-    if config['cell'] != 'rnn':
-        config.pop('activation', None)
+        config[key] = config.get(key) if given is None else given
+    if cell != 'rnn':
+        config.pop('activation')
     if args.optimizer not in (None, config.get('optimizer')):  # another one: its own defaults
-        config.pop('lr', None)
-        config.pop('clip', None)
-    for key in ['optimizer', 'lr', 'clip', 'weight_decay']:
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
+        config = {k: v for k, v in config.items() if k not in ('lr', 'clip')}
+    config.update({key: getattr(args, key) for key in ['optimizer', 'lr', 'clip', 'weight_decay']
+                   if getattr(args, key) is not None})
     if args.dropout:
         config['dropout'] = args.dropout * (3 - len(args.dropout))  # one value serves both
-    config.setdefault('optimizer', 'sgd')
-    config.setdefault('lr', {'sgd': 100, 'adam': 0.002}[config['optimizer']])
-    config.setdefault('clip', {'sgd': 0.01, 'adam': 1}[config['optimizer']])
-    config.setdefault('dropout', [0, 0])
-    config.setdefault('weight_decay', 0)
-    return config
+    optimizer = config.setdefault('optimizer', 'sgd')
+    config.setdefault('lr', {'sgd': 100, 'adam': 0.002}[optimizer])
+    config.setdefault('clip', {'sgd': 0.01, 'adam': 1}[optimizer])
+    return dict({'dropout': [0, 0], 'weight_decay': 0}, **config)
 
 
 def cell_functions(config):
-    """(get_params, init_state, cell) of config: its cell, with an rnn's activation and the
-    dropout, tied to a character embedding if config['embed'] is not 0."""
+    """(get_params, init_state, cell) of config: its cell, with an rnn's activation and dropout."""
     get, init_state, cell = CELLS[config['cell']]
     keywords = {'activation': config['activation']} if config['cell'] == 'rnn' else {}
-    if any(config.get('dropout', [])):  # none: the cell as the book calls it
+    if any(config.get('dropout', [])):  # no dropout: the cell as the book calls it
         keywords['drop_probs'] = config['dropout']
-    cell = functools.partial(cell, **keywords)
-    if config.get('embed'):
-        return get_tied_params(get, config['embed']), init_state, tied(cell)
-    return get, init_state, cell
+    return get, init_state, functools.partial(cell, **keywords)
 
 
-def split_corpus(corpus, val_frac, num_steps):
-    """(train, val): the last val_frac of the corpus held out, enough for a window, or none."""
-    n_val = int(len(corpus) * val_frac)
-    if val_frac > 0 and n_val <= num_steps:
-        raise ValueError('--val-frac %g holds out %d characters: it must hold out more than '
-                         '--num-steps (%d)' % (val_frac, n_val, num_steps))
-    return corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
-
-
-def write_continuations(args, config, params, idx_to_char, char_to_idx, device, text):
-    """A line for each of --prefixes, continued by --pred-len characters (sample_line)."""
+def write_continuations(args, config, params, idx_to_char, device):
+    """A line for each of --prefixes continued by --pred-len characters (sample_line)."""
     _, init_state, cell = cell_functions(config)
     for prefix in args.prefixes:
         written = predict_rnn(prefix, args.pred_len, cell, params, init_state, config['hiddens'],
-                              len(idx_to_char), device, idx_to_char, char_to_idx,
+                              len(idx_to_char), device, idx_to_char, char_index(idx_to_char),
                               args.temperature)
-        print(sample_line(prefix, written, text), flush=True)
+        print(sample_line(prefix, written, config.get('text')), flush=True)
 
 
 def check_save(args, idx_to_char, val, device):
-    """--save PATH, before training: not a folder, nor the --data file; a file there already must
-    be a charrnn checkpoint (nothing else is overwritten); its folder must take a new file.
-    Returns the held-out perplexity that a model must beat to replace the one in PATH (inf if
-    there is none), or None without held-out text: then the last model is kept."""
+    """--save PATH before training: not a folder nor the --data file, in a folder that takes a
+    new file; a file there must be a charrnn checkpoint (nothing else is overwritten). Returns
+    the held-out perplexity of its model, which a model must beat to replace it (inf: no file),
+    or None without held-out text (the last model is kept then)."""
     if os.path.isdir(args.save):
         raise IsADirectoryError('--save %s is a folder: give a file name' % args.save)
     if os.path.exists(args.save) and os.path.samefile(args.save, args.data or DATA_PATH):
         raise ValueError('--save %s is the --data file: give the model another name' % args.save)
-    fd, tmp = temp_beside(args.save)
-    os.close(fd)
-    os.remove(tmp)
+    try:  # a trial: a new file can be made there
+        tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(args.save))).close()
+    except OSError as e:
+        raise OSError('cannot write %s (%s)' % (args.save, e.strerror)) from None
     if not os.path.exists(args.save):
         return math.inf if val else None
     try:
         params, saved_chars, config, _ = load_checkpoint(args.save, device)
     except ValueError as e:
-        raise ValueError('--save: %s, so it is not overwritten' % e) from None
+        raise ValueError('--save: %s: not overwritten' % e) from None
+    if val and saved_chars != idx_to_char:
+        raise ValueError('--save %s holds a model of another vocabulary: its held-out perplexity '
+                         'cannot be compared, give another name' % args.save)
     if not val:
         return None
-    if saved_chars != idx_to_char:
-        raise ValueError('--save %s holds a model of another vocabulary, whose held-out perplexity '
-                         'cannot be compared: give another name' % args.save)
     _, init_state, cell = cell_functions(config)
     score = evaluate_perplexity(cell, params, init_state, config['hiddens'], len(idx_to_char),
                                 device, val, args.num_steps)
@@ -922,16 +847,15 @@ def check_save(args, idx_to_char, val, device):
     return score
 
 
-def train_models(args, config, model, vocab, corpus, device, best, baseline):
-    """A model for each sampler of --sampler. At each report, before it is printed: --save (with
-    held-out text, only a model better than best, the file's) and --plot. Ctrl-C or a closed
-    output: the model as it stands kept (without held-out text), then continuations; exit 130."""
+def train_models(args, config, model, idx_to_char, corpus, device, best, baseline):
+    """A model for each sampler of --sampler; at each report, before it is printed, --save (with
+    held-out text, a model better than best only) and --plot. Ctrl-C or a closed output: the
+    model as it stands kept (without held-out text), then (Ctrl-C) continuations; exit 130."""
     params, adam_state = model
-    idx_to_char, char_to_idx = vocab
     train, val = corpus
     get, init_state, cell = cell_functions(config)
     histories = {}
-    failed = []  # the last save, if it failed: training goes on, and the run ends in an error
+    failed = []  # the last save's error: training goes on, and the run ends with the error
 
     def save(params, done):
         try:
@@ -939,9 +863,9 @@ def train_models(args, config, model, vocab, corpus, device, best, baseline):
         except OSError as e:
             print('charrnn: %s; training goes on' % e, file=sys.stderr, flush=True)
             failed[:] = [e]
-        else:
-            failed.clear()
-            print(done, flush=True)
+            return
+        failed.clear()
+        print(done, flush=True)
 
     def on_report(epoch, params, history):
         nonlocal best
@@ -952,90 +876,92 @@ def train_models(args, config, model, vocab, corpus, device, best, baseline):
             save(params, 'saved: best val perplexity %.2f at epoch %d' % (best, epoch))
         if args.plot:
             plot_perplexity(args.plot, histories, baseline)
-    samplers = ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]
     try:
-        for i, sampler in enumerate(samplers):
+        for i, sampler in enumerate(['random', 'consecutive'] if args.sampler == 'both'
+                                    else [args.sampler]):
             if params is None or i > 0:  # a new model (for each sampler, as in the notebook)
                 params = get(len(idx_to_char), config['hiddens'], device)
                 adam_state = None
-            if config['optimizer'] == 'adam' and adam_state is None:
+            if config['optimizer'] == 'adam' and not adam_state:
                 adam_state = (init_adam_states(params), {'t': 1})
             print('== %s sampling, %d epochs' % (sampler, args.epochs), flush=True)
             train_and_predict_rnn(
                 cell, lambda: params, init_state, config['hiddens'], len(idx_to_char), device,
-                train, idx_to_char, char_to_idx, sampler == 'random', args.epochs, args.num_steps,
-                config['lr'], config['clip'], args.batch_size, args.pred_period, args.pred_len,
-                args.prefixes, temperature=args.temperature, val_indices=val or None,
-                history=histories.setdefault('%s sampling: ' % sampler, {}), on_report=on_report,
-                weight_decay=config['weight_decay'], adam_state=adam_state)
-    except mx.base.MXNetError as e:  # what is left that a setting can cause: memory
+                train, idx_to_char, char_index(idx_to_char), sampler == 'random', args.epochs,
+                args.num_steps, config['lr'], config['clip'], args.batch_size, args.pred_period,
+                args.pred_len, args.prefixes, temperature=args.temperature,
+                val_indices=val or None, history=histories.setdefault(sampler + ' sampling: ', {}),
+                on_report=on_report, weight_decay=config['weight_decay'], adam_state=adam_state)
+    except mx.base.MXNetError as e:  # what a setting can still cause: too little memory
         raise MemoryError('MXNet: %s: smaller --hiddens, --batch-size or --num-steps need less'
                           % str(e).strip().split('\n')[0]) from None
     except (KeyboardInterrupt, BrokenPipeError) as e:
         show_status()
-        if args.save and best is None:  # no held-out text chose the model: keep this one
+        if args.save and best is None:  # no held-out text chose a model: keep this one
             main_thread = threading.current_thread() is threading.main_thread()
             handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
             save(params, 'saved to %s' % args.save)  # a second Ctrl-C cannot cut the save...
             if main_thread:
-                signal.signal(signal.SIGINT, handler)  # ... nor is it ignored after it
+                signal.signal(signal.SIGINT, handler)  # ... and ends what follows it
         if isinstance(e, BrokenPipeError):
             raise
         print('\ninterrupted: the model as it stands', flush=True)
-        write_continuations(args, config, params, idx_to_char, char_to_idx, device,
-                            config['text'])
+        write_continuations(args, config, params, idx_to_char, device)
         sys.exit(130)
     if failed:
         raise failed[0]
 
 
 def run(args):
-    """The command line's work, a job a line; bad input raises ValueError, OSError, ImportError."""
-    device = set_up(args)
+    """The command line's work, in order; bad input raises ValueError, OSError, ImportError."""
+    if args.seed is not None:  # random: the shuffle; MXNet: weights, dropout, draws
+        random.seed(args.seed)
+        mx.random.seed(args.seed)
+    problem = gpu_problem() if args.ctx == 'gpu' else None
+    if problem:
+        raise ValueError('--ctx gpu: %s' % problem)
+    device = {'auto': ctx, 'cpu': mx.cpu(), 'gpu': mx.gpu()}[args.ctx]
     params, idx_to_char, saved, adam_state = (load_checkpoint(args.load, device) if args.load
                                               else [None] * 4)
     config = model_config(args, saved)
-    if not args.generate:
-        text = read_text(args.data, args.corpus_chars or None)
-        idx_to_char = idx_to_char or build_vocab(text)
-    char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
+    text = None if args.generate else read_text(args.data, args.corpus_chars or None)
+    idx_to_char = idx_to_char or build_vocab(text)
     for prefix in args.prefixes:  # a bad prefix stops the run now, not at the first report
-        encode(prefix, char_to_idx)
+        encode(prefix, char_index(idx_to_char))
     if args.generate:
-        write_continuations(args, config, params, idx_to_char, char_to_idx, device,
-                            config.get('text'))
+        write_continuations(args, config, params, idx_to_char, device)
         return
-    train, val = split_corpus(encode(text, char_to_idx), args.val_frac, args.num_steps)
+    corpus = encode(text, char_index(idx_to_char))
+    n_val = int(len(corpus) * args.val_frac)
+    if args.val_frac and n_val <= args.num_steps:
+        raise ValueError('--val-frac %g holds out %d characters: it must hold out more than '
+                         '--num-steps (%d)' % (args.val_frac, n_val, args.num_steps))
+    train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
     for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
         check_minibatch(len(train), sampler == 'random', args.batch_size, args.num_steps)
     if max(len(idx_to_char), config['hiddens']) * config['hiddens'] >= 2 ** 31:
-        raise ValueError('--hiddens %d: a %d x %d matrix is more than MXNet takes (2^31 elements)'
-                         % (config['hiddens'], max(len(idx_to_char), config['hiddens']),
-                            config['hiddens']))
+        raise ValueError('--hiddens %d: a matrix of more elements than MXNet takes (2^31)'
+                         % config['hiddens'])
     if args.plot:  # an empty picture, now: matplotlib is there and the file can be written
         plot_perplexity(args.plot, {})
-    config['text'] = text[:len(train)]  # kept in checkpoints: what --generate checks copies in
-    embed = ' (a %d-number embedding, tied)' % config['embed'] if config['embed'] else ''
-    print('%d characters, vocabulary %d: %s of %d hidden units%s, %s, on %s' % (
-        len(text), len(idx_to_char), config['cell'], config['hiddens'], embed,
-        config['optimizer'], device), flush=True)
+    config['text'] = text[:len(train)]  # checkpoints keep it: --generate checks copies in it
+    print('%d characters, vocabulary %d: %s of %d hidden units, %s, on %s' % (
+        len(text), len(idx_to_char), config['cell'], config['hiddens'], config['optimizer'],
+        device), flush=True)
     baseline = None
     if val:
-        scored = val[1:(len(val) - 1) // args.num_steps * args.num_steps + 1]
+        scored = val[1:len(val) - (len(val) - 1) % args.num_steps]
         seen = set(train)
-        line = 'held out: the last %d characters, %d of them scored, %d unseen in training' % (
-            len(val), len(scored), sum(i not in seen for i in scored))
-        if len(train) <= BASELINE_MAX_CHARS:
-            baseline = baseline_perplexity(config['text'], text[len(train):], len(idx_to_char),
-                                           args.num_steps)
-            line += '; a 5-gram count model: val perplexity %.2f' % baseline
-        else:
-            line += '; no 5-gram count model (past %s training characters it would take '
-            'minutes)' % format(BASELINE_MAX_CHARS, ',')
-        print(line, flush=True)
+        baseline = baseline_perplexity(config['text'][-BASELINE_CHARS:], text[len(train):],
+                                       len(idx_to_char), args.num_steps)
+        print('held out: the last %d characters, %d of them scored, %d unseen in training; a '
+              '5-gram count model of the %s training characters: val perplexity %.2f' % (
+                  len(val), len(scored), sum(i not in seen for i in scored),
+                  'last %s' % format(BASELINE_CHARS, ',') if len(train) > BASELINE_CHARS
+                  else 'whole', baseline), flush=True)
     best = check_save(args, idx_to_char, val, device) if args.save else None
-    train_models(args, config, (params, adam_state), (idx_to_char, char_to_idx), (train, val),
-                 device, best, baseline)
+    train_models(args, config, (params, adam_state), idx_to_char, (train, val), device, best,
+                 baseline)
 
 
 def main(argv=None):
