@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import zipfile
 import zlib
 
@@ -116,6 +115,7 @@ BASELINE_CHARS = 1_000_000  # the 5-gram counts at most these: more would take m
 # ------------------------------------------------------------------------------ data 数据
 def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
     """Fetch url to path, keeping it only if its SHA-1 matches."""
+    import urllib.request  # here: it takes long to import, and only download needs it
     try:
         data = urllib.request.urlopen(url, timeout=60).read()
     except OSError as e:
@@ -964,16 +964,27 @@ def run(args):
                  baseline)
 
 
+def reraise_ctrl_c(unraisable):
+    """sys.unraisablehook: a Ctrl-C that landed in a destructor (MXNet frees arrays in __del__,
+    which cannot raise) comes again a moment later, from a thread; the rest, as Python would."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def main(argv=None):
     """Run the command line: bad input ends it with one line and exit status 1, Ctrl-C with 130,
     a closed output (| head) quietly with 141."""
     main_thread = threading.current_thread() is threading.main_thread()  # may set signals
     handler = signal.getsignal(signal.SIGINT)
+    hook = sys.unraisablehook
     errors = getattr(sys.stdout, 'errors', None)
     reconfigure = getattr(sys.stdout, 'reconfigure', None)
     try:
         if main_thread:  # Ctrl-C raises KeyboardInterrupt, whatever the caller had set
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.unraisablehook = reraise_ctrl_c
         if reconfigure:  # an output that cannot show Chinese gets '?' for it, not a crash
             reconfigure(errors='replace')
         run(parse_args(argv))
@@ -990,6 +1001,7 @@ def main(argv=None):
     finally:  # Ctrl-C works again in the notebook or program that called main()
         if main_thread:
             signal.signal(signal.SIGINT, handler)
+            sys.unraisablehook = hook
         if reconfigure:
             reconfigure(errors=errors)
 
