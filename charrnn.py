@@ -41,9 +41,8 @@ if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
 
 
 def omp_threads(cpus, hyperthreads, others):
-    """MXNet's OpenMP threads: one a core, no more than the others running leave free, at least
-    one. They spin while they wait for each other: with more threads than free cores every step
-    waits for one that is not running, and an epoch takes 4 to 19 times longer."""
+    """MXNet's OpenMP threads: a core each, but only of those the others running leave free (one
+    at least): the threads spin while they wait, and one without a core stalls them all."""
     return max(1, min(cpus // 2 if hyperthreads else cpus, cpus - others))
 
 
@@ -168,16 +167,11 @@ def encode(text, char_to_idx):
     return [char_to_idx[c] for c in text]
 
 
-def char_index(idx_to_char):
-    """char_to_idx: the index of each character of idx_to_char."""
-    return {c: i for i, c in enumerate(idx_to_char)}
-
-
 def load_data_jay_lyrics(path=None, num_chars=10000):
     """(corpus_indices, char_to_idx, idx_to_char, vocab_size), the vocabulary sorted."""
     text = read_text(path, num_chars)
     idx_to_char = build_vocab(text)
-    char_to_idx = char_index(idx_to_char)
+    char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
     return encode(text, char_to_idx), char_to_idx, idx_to_char, len(idx_to_char)
 
 
@@ -200,14 +194,13 @@ def data_iter_consecutive(corpus_indices, batch_size, num_steps, ctx=None):
 
 
 def check_minibatch(num_chars, is_random_iter, batch_size, num_steps):
-    """ValueError unless num_chars fill a minibatch: batch_size windows of num_steps, and one
-    target more (random), or batch_size rows of num_steps + 1 (consecutive)."""
+    """ValueError unless num_chars fill a minibatch of windows (random) or of rows (consecutive)."""
     need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
     if num_chars < need:
-        raise ValueError('no minibatch: %s sampling needs %s characters or more for batch_size %d '
-                         'and num_steps %d; the text has %s' % (
-                             'random' if is_random_iter else 'consecutive', format(need, ','),
-                             batch_size, num_steps, format(num_chars, ',')))
+        raise ValueError('no minibatch: %s sampling needs %d characters or more for batch_size %d '
+                         'and num_steps %d; the text has %d' % (
+                             'random' if is_random_iter else 'consecutive', need, batch_size,
+                             num_steps, num_chars))
 
 
 # -------------------------------------------------------------- model, prediction 模型、预测
@@ -223,8 +216,7 @@ def affine_steps(X, W, b, num_steps):
 
 
 def times(W):
-    """H -> H W, the recurrent product, through FullyConnected (oneDNN; nd.dot's OpenBLAS makes
-    an epoch 15-25% slower). It takes Wᵀ, made here once for all the steps."""
+    """H -> H W by FullyConnected (oneDNN; nd.dot's OpenBLAS is slower), Wᵀ made once."""
     W_T = W.T
     return lambda H: nd.FullyConnected(H, W_T, no_bias=True, num_hidden=W.shape[1])
 
@@ -240,8 +232,7 @@ def dropout(X, drop_prob):
 
 
 def drop(X, drop_prob):
-    """dropout(X, drop_prob) while training (in autograd.record()), else X: prediction and the
-    held-out perplexity see the whole network."""
+    """dropout(X, drop_prob) while training (in autograd.record()), else X itself."""
     return dropout(X, drop_prob) if drop_prob and autograd.is_training() else X
 
 
@@ -263,9 +254,6 @@ def get_params(vocab_size, num_hiddens, ctx):
 def init_rnn_state(batch_size, num_hiddens, ctx):
     """(H,): a tuple, as states with several parts (LSTM) are."""
     return (nd.zeros((batch_size, num_hiddens), ctx=ctx),)
-
-
-init_gru_state = init_rnn_state  # a GRU's state is an RNN's: (H,)
 
 
 def rnn(inputs, state, params, activation='relu', drop_probs=(0, 0)):
@@ -343,6 +331,7 @@ def lstm(inputs, state, params, drop_probs=(0, 0)):
     return affine_steps(drop(nd.concat(*Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H, C)
 
 
+init_gru_state = init_rnn_state  # a GRU's state is an RNN's: (H,)
 CELLS = {'rnn': (get_params, init_rnn_state, rnn), 'gru': (get_gru_params, init_gru_state, gru),
          'lstm': (get_lstm_params, init_lstm_state, lstm)}
 
@@ -368,8 +357,7 @@ def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, voc
 
 
 def longest_copy(written, text):
-    """The longest stretch of written found verbatim in text, in at most 2 len(written) searches:
-    a stretch found grows by one, one not found moves the start on."""
+    """The longest stretch of written found in text (a stretch found grows, one not moves on)."""
     best = ''
     i = 0
     while i + len(best) < len(written):
@@ -381,8 +369,7 @@ def longest_copy(written, text):
 
 
 def sample_line(prefix, written, text=None):
-    """' - ' and a continuation, then the longest stretch of what was written after the prefix
-    that text (the training text) holds, against how much was written: [copied 12/50]."""
+    """' - ', the continuation, and its longest stretch copied from text: [copied 12/50]."""
     if text is None:  # a checkpoint of an earlier charrnn, which kept no text
         return ' - ' + written
     copied = longest_copy(written[len(prefix):], text)
@@ -405,8 +392,7 @@ def grad_clipping(params, theta, ctx):
 
 
 def sgd(params, lr, batch_size, wd=0):
-    """param <- param - lr (grad / batch_size + wd param), wd the weight decay (权重衰减), in one
-    fused operator that a Ctrl-C cannot split."""
+    """p <- p - lr (grad / batch_size + wd p), wd weight decay (权重衰减): one operator, unsplit."""
     n = len(params)
     nd.multi_sgd_update(*[a for p in params for a in (p, p.grad)], lrs=[lr] * n, wds=[wd] * n,
                         rescale_grad=1 / batch_size, num_weights=n, out=params)
@@ -418,9 +404,8 @@ def init_adam_states(params):
 
 
 def adam(params, states, hyperparams):
-    """The book's Adam: v <- β1 v + (1 - β1) g, s <- β2 s + (1 - β2) g², divided by 1 - β^t at
-    step t (from 1), then p <- p - lr v̂ / (√ŝ + ε); hyperparams: lr, t, and wd for weight
-    decay, taken apart from the gradient (AdamW): p <- p - lr wd p."""
+    """The book's Adam: v <- β1 v + (1 - β1) g, s <- β2 s + (1 - β2) g², corrected by 1 - β^t at
+    step t, then p <- p - lr (v̂ / (√ŝ + ε) + wd p): hyperparams lr, t, wd (decoupled, AdamW)."""
     beta1, beta2, eps = 0.9, 0.999, 1e-6
     lr, t, wd = hyperparams['lr'], hyperparams['t'], hyperparams.get('wd', 0)
     for p, (v, s) in zip(params, states):
@@ -457,11 +442,9 @@ def in_notebook():
 
 
 def show_status(line=''):
-    """Rewrite the status line ('' erases it): at a terminal's foot, or in a notebook's cell
-    output, covered there by '\r' and spaces (no terminal codes); never in a log or a pipe."""
-    if in_notebook():
-        sys.stdout.write('\r' + line.ljust(show_status.width) + ('' if line else '\r'))
-        show_status.width = len(line)
+    """Rewrite the status line ('' erases it): a terminal's, a notebook's (\r); no log's, pipe's."""
+    if in_notebook():  # padded: a shorter line covers a longer one
+        sys.stdout.write('\r' + line.ljust(100) + ('' if line else '\r'))
         sys.stdout.flush()
     elif sys.stderr.isatty():
         columns = os.get_terminal_size(sys.stderr.fileno()).columns or 1000  # 0: not known
@@ -469,20 +452,16 @@ def show_status(line=''):
         sys.stderr.flush()
 
 
-show_status.width = 0  # in a notebook: how much of the line the next one must cover
-
-
 def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_size, ctx,
                           corpus_indices, idx_to_char, char_to_idx, is_random_iter, num_epochs,
                           num_steps, lr, clipping_theta, batch_size, pred_period, pred_len,
                           prefixes, temperature=0, val_indices=None, history=None, on_report=None,
                           weight_decay=0, adam_state=None):
-    """Clipped gradients, then SGD, or the book's Adam given adam_state ((init_adam_states(params),
-    {'t': 1}) at first; updated in place); weight_decay for both. A status line each epoch on a
-    terminal or in a notebook. Every pred_period epochs and at the end, a report: on_report(epoch,
-    a copy of params, history) first, then perplexity (exp of the mean cross-entropy), held-out
-    perplexity given val_indices, speed, and each prefix continued (sample_line). history, a
-    dict, gets 'train', the perplexity of each epoch, and 'val', (epoch, perplexity) each report."""
+    """Clipped gradients, then SGD or, given adam_state ((init_adam_states(params), {'t': 1}),
+    updated in place), the book's Adam; weight_decay for both. Every pred_period epochs and at the
+    end, a report: on_report(epoch, a copy of params, history) first, then perplexity (exp of the
+    mean cross-entropy), held-out perplexity given val_indices, speed, continuations. history
+    gets 'train', the perplexity of each epoch, and 'val', (epoch, perplexity) each report."""
     if not (num_epochs > 0 and pred_period > 0):
         raise ValueError('num_epochs and pred_period must be 1 or more')
     check_minibatch(len(corpus_indices), is_random_iter, batch_size, num_steps)
@@ -554,21 +533,19 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
 
 # ------------------------------------------------- the count baseline, files 计数基线、文件
 def kneser_ney(text, vocab_size, order=5):
-    """插值 Kneser-Ney n-gram model of text: prob(c, context) after context's last order - 1
-    characters. The top order counts n-grams, the lower ones how many characters precede them
-    (continuation counts); order k takes D = n1 / (n1 + 2 n2) off each count (n1, n2: k-grams
-    counted once, twice) and lends it to k - 1; order 1 adds 0.5 to each vocabulary character."""
+    """插值 Kneser-Ney: prob(c, context) of an n-gram model of text. The top order counts n-grams,
+    the lower ones the characters that precede them; order k takes D = n1 / (n1 + 2 n2) off each
+    count (n1, n2: k-grams counted once, twice) for order k - 1; order 1 adds 0.5 to each of V."""
     raw = {k: collections.Counter(text[i:i + k] for i in range(len(text) - k + 1))
            for k in range(1, order + 1)}
     counts = {k: raw[k] if k == order else collections.Counter(g[1:] for g in raw[k + 1])
               for k in raw}
-    totals = {k: collections.Counter() for k in raw}  # per context, its count, and how many
-    types = {k: collections.Counter() for k in raw}  # characters were seen after it
+    types = {k: collections.Counter(g[:-1] for g in counts[k]) for k in raw}  # after a context
+    totals = {k: collections.Counter() for k in raw}  # a context's count
     discount = {}
     for k in range(2, order + 1):
         for gram, n in counts[k].items():
             totals[k][gram[:-1]] += n
-            types[k][gram[:-1]] += 1
         n1 = sum(n == 1 for n in counts[k].values())
         n2 = sum(n == 2 for n in counts[k].values())
         discount[k] = n1 / (n1 + 2 * n2) if n1 else 0.5  # no k-gram seen once: the usual 0.5
@@ -586,8 +563,7 @@ def kneser_ney(text, vocab_size, order=5):
 
 
 def baseline_perplexity(train_text, val_text, vocab_size, num_steps, order=5):
-    """kneser_ney(train_text) on the targets evaluate_perplexity scores (val_text[1:], in whole
-    windows), each after what precedes it, back into train_text: a network must beat it."""
+    """kneser_ney(train_text) on evaluate_perplexity's targets, the context running back."""
     prob = kneser_ney(train_text, vocab_size, order)
     text = train_text + val_text
     targets = range(len(train_text) + 1, len(text) - (len(val_text) - 1) % num_steps)
@@ -596,8 +572,7 @@ def baseline_perplexity(train_text, val_text, vocab_size, num_steps, order=5):
 
 
 def write_file(path, data):
-    """data (bytes) written to a new temporary file beside path, then renamed to path; if that
-    fails (a full disk, Ctrl-C) path keeps what it held and the temporary file is removed."""
+    """data to a temporary file beside path, renamed to it: on failure, path is as it was."""
     try:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
                                    prefix='.%s.' % os.path.basename(path), suffix='.tmp')
@@ -609,12 +584,11 @@ def write_file(path, data):
             if os.path.exists(tmp):
                 os.remove(tmp)
     except OSError as e:
-        raise OSError('cannot write %s (%s)%s' % (path, e.strerror or e, ': it is as it was'
-                                                  if os.path.exists(path) else '')) from None
+        raise OSError('cannot write %s (%s): it is as it was' % (path, e.strerror or e)) from None
 
 
 def save_checkpoint(path, params, idx_to_char, config, adam_state=None):
-    """Parameters, vocabulary, configuration and Adam's state in one .npz (by write_file)."""
+    """Parameters, vocabulary, configuration and Adam's state in one .npz, by write_file."""
     arrays = {'arr_%d' % i: p.asnumpy() for i, p in enumerate(params)}
     for i, (v, s) in enumerate(adam_state[0] if adam_state else []):
         arrays.update({'adam_v_%d' % i: v.asnumpy(), 'adam_s_%d' % i: s.asnumpy()})
@@ -625,8 +599,7 @@ def save_checkpoint(path, params, idx_to_char, config, adam_state=None):
 
 
 def load_checkpoint(path, ctx):
-    """(params, idx_to_char, config, adam_state or None) from a file of save_checkpoint's; any
-    other, or one whose arrays do not fit its configuration, is a ValueError naming it."""
+    """(params, idx_to_char, config, adam_state): a ValueError if it makes no model, named."""
     try:
         with np.load(path) as f:
             arrays = {name: f[name] for name in f.files}
@@ -656,12 +629,11 @@ def load_checkpoint(path, ctx):
 
 
 # ------------------------------------------------------------ pictures, notebooks 画图
-def perplexity_picture(histories, baseline=None, fmt='png'):
-    """The bytes (png, svg or pdf) of a picture of {label: history} on a log scale: training
-    perplexity of each epoch, held-out of each report, the count model's as a line. Needs
-    matplotlib (its Figure, not pyplot: no window, no display)."""
+def plot_perplexity(path, histories, baseline=None):
+    """{label: history} drawn to path (.png, .svg, .pdf; None: PNG bytes returned), log scale:
+    training perplexity per epoch, held-out per report, the count model's as a line."""
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # not pyplot: no window, no display
     except ImportError as e:
         raise ImportError('the picture needs matplotlib (%s): pip install matplotlib' % e) from None
     ax = Figure(figsize=(7, 4)).add_subplot(xlabel='epoch', ylabel='perplexity', yscale='log')
@@ -675,27 +647,24 @@ def perplexity_picture(histories, baseline=None, fmt='png'):
     if ax.lines:
         ax.legend()
     buffer = io.BytesIO()
-    ax.figure.savefig(buffer, format=fmt, dpi=100, bbox_inches='tight')
-    return buffer.getvalue()
-
-
-def plot_perplexity(path, histories, baseline=None):
-    """perplexity_picture to path, a .png, .svg or .pdf, by write_file."""
-    write_file(path, perplexity_picture(histories, baseline, os.path.splitext(path)[1][1:]))
+    ax.figure.savefig(buffer, format=os.path.splitext(path or '.png')[1][1:].lower(), dpi=100,
+                      bbox_inches='tight')
+    if path is None:
+        return buffer.getvalue()
+    write_file(path, buffer.getvalue())
 
 
 def live_plot(baseline=None):
-    """In a Jupyter notebook, an on_report for train_and_predict_rnn that draws the perplexities
-    under the cell and redraws them in place at each report; elsewhere it says so: None."""
+    """In a notebook, an on_report redrawing the perplexities under the cell; elsewhere None."""
     if not in_notebook():
-        print("charrnn: live_plot() draws in a Jupyter notebook only; here use --plot PATH, or "
+        print("charrnn: live_plot() draws in a Jupyter notebook only; use --plot PATH, or "
               "plot_perplexity(path, {'': history})", file=sys.stderr)
         return None
     from IPython.display import Image, display
     handle = display(display_id=True)  # an empty output, where the picture will be
 
     def on_report(epoch, params, history):
-        handle.update(Image(perplexity_picture({'': history}, baseline)))
+        handle.update(Image(plot_perplexity(None, {'': history}, baseline)))
     return on_report
 
 
@@ -737,7 +706,9 @@ def parse_args(argv=None):
     a('--plot', metavar='PATH', help='draw the perplexities to a .png, .svg or .pdf')
     args = p.parse_args(argv)
     unused = sorted('--' + name.replace('_', '-') for name, value in vars(args).items()
-                    if value != p.get_default(name) and name not in GENERATE_FLAGS)
+                    if value != p.get_default(name) and name not in (
+                        'cell', 'hiddens', 'activation', 'prefixes', 'pred_len', 'temperature',
+                        'seed', 'ctx', 'load', 'generate'))  # what --generate does not take
     for name in ['epochs', 'num_steps', 'batch_size', 'lr', 'clip', 'pred_period', 'hiddens']:
         if getattr(args, name) is not None and not getattr(args, name) > 0:  # NaN too
             p.error('--%s must be greater than 0' % name.replace('_', '-'))
@@ -765,14 +736,9 @@ def parse_args(argv=None):
     return args
 
 
-GENERATE_FLAGS = {'cell', 'hiddens', 'activation', 'prefixes', 'pred_len', 'temperature', 'seed',
-                  'ctx', 'load', 'generate'}  # the flags --generate takes
-
-
 def model_config(args, saved=None):
-    """The model (cell, hiddens, an rnn's activation): --load's, which flags may repeat but not
-    contradict, else the flags' over the notebook's. Its training (optimizer, lr, clip, dropout,
-    weight_decay): the flags' over --load's over the optimizer's defaults."""
+    """The model: --load's (flags may repeat it, not contradict it), else the flags'; how it
+    trains (optimizer, lr, clip, dropout, weight_decay): flags, then --load's, then defaults."""
     config = dict(saved or {'cell': 'rnn', 'hiddens': 256, 'activation': 'relu'})
     cell = args.cell or config['cell']
     if args.activation and cell != 'rnn':
@@ -784,7 +750,7 @@ def model_config(args, saved=None):
         config[key] = config.get(key) if given is None else given
     if cell != 'rnn':
         config.pop('activation')
-    if args.optimizer not in (None, config.get('optimizer')):  # another one: its own defaults
+    if args.optimizer not in (None, config.get('optimizer')):  # another one: its own lr and θ
         config = {k: v for k, v in config.items() if k not in ('lr', 'clip')}
     config.update({key: getattr(args, key) for key in ['optimizer', 'lr', 'clip', 'weight_decay']
                    if getattr(args, key) is not None})
@@ -805,111 +771,45 @@ def cell_functions(config):
     return get, init_state, functools.partial(cell, **keywords)
 
 
-def write_continuations(args, config, params, idx_to_char, device):
+def write_continuations(args, config, params, idx_to_char, char_to_idx, device):
     """A line for each of --prefixes continued by --pred-len characters (sample_line)."""
     _, init_state, cell = cell_functions(config)
     for prefix in args.prefixes:
         written = predict_rnn(prefix, args.pred_len, cell, params, init_state, config['hiddens'],
-                              len(idx_to_char), device, idx_to_char, char_index(idx_to_char),
+                              len(idx_to_char), device, idx_to_char, char_to_idx,
                               args.temperature)
         print(sample_line(prefix, written, config.get('text')), flush=True)
 
 
-def check_save(args, idx_to_char, val, device):
-    """--save PATH before training: not a folder nor the --data file, in a folder that takes a
-    new file; a file there must be a charrnn checkpoint (nothing else is overwritten). Returns
-    the held-out perplexity of its model, which a model must beat to replace it (inf: no file),
-    or None without held-out text (the last model is kept then)."""
-    if os.path.isdir(args.save):
-        raise IsADirectoryError('--save %s is a folder: give a file name' % args.save)
-    if os.path.exists(args.save) and os.path.samefile(args.save, args.data or DATA_PATH):
-        raise ValueError('--save %s is the --data file: give the model another name' % args.save)
-    try:  # a trial: a new file can be made there
-        tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(args.save))).close()
-    except OSError as e:
-        raise OSError('cannot write %s (%s)' % (args.save, e.strerror)) from None
-    if not os.path.exists(args.save):
-        return math.inf if val else None
-    try:
-        params, saved_chars, config, _ = load_checkpoint(args.save, device)
-    except ValueError as e:
-        raise ValueError('--save: %s: not overwritten' % e) from None
-    if val and saved_chars != idx_to_char:
-        raise ValueError('--save %s holds a model of another vocabulary: its held-out perplexity '
-                         'cannot be compared, give another name' % args.save)
+def split_corpus(args, text, char_to_idx, config):
+    """(train, val, baseline): the text encoded, the last --val-frac held out, the 5-gram's
+    held-out perplexity; every setting checked against them, and the start lines printed."""
+    corpus = encode(text, char_to_idx)
+    n_val = int(len(corpus) * args.val_frac)
+    if args.val_frac and n_val <= args.num_steps:
+        raise ValueError('--val-frac %g holds out %d characters: it must hold out more than '
+                         '--num-steps (%d)' % (args.val_frac, n_val, args.num_steps))
+    train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
+    for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
+        check_minibatch(len(train), sampler == 'random', args.batch_size, args.num_steps)
+    if max(len(char_to_idx), config['hiddens']) * config['hiddens'] >= 2 ** 31:
+        raise ValueError('--hiddens %d: a matrix of more elements than MXNet takes (2^31)'
+                         % config['hiddens'])
+    print('%d characters, vocabulary %d: %s of %d hidden units, %s' % (
+        len(text), len(char_to_idx), config['cell'], config['hiddens'], config['optimizer']))
     if not val:
-        return None
-    _, init_state, cell = cell_functions(config)
-    score = evaluate_perplexity(cell, params, init_state, config['hiddens'], len(idx_to_char),
-                                device, val, args.num_steps)
-    print('%s holds a model of val perplexity %.2f: only a better one replaces it'
-          % (args.save, score), flush=True)
-    return score
-
-
-def train_models(args, config, model, idx_to_char, corpus, device, best, baseline):
-    """A model for each sampler of --sampler; at each report, before it is printed, --save (with
-    held-out text, a model better than best only) and --plot. Ctrl-C or a closed output: the
-    model as it stands kept (without held-out text), then (Ctrl-C) continuations; exit 130."""
-    params, adam_state = model
-    train, val = corpus
-    get, init_state, cell = cell_functions(config)
-    histories = {}
-    failed = []  # the last save's error: training goes on, and the run ends with the error
-
-    def save(params, done):
-        try:
-            save_checkpoint(args.save, params, idx_to_char, config, adam_state)
-        except OSError as e:
-            print('charrnn: %s; training goes on' % e, file=sys.stderr, flush=True)
-            failed[:] = [e]
-            return
-        failed.clear()
-        print(done, flush=True)
-
-    def on_report(epoch, params, history):
-        nonlocal best
-        if args.save and best is None:
-            save(params, 'saved to %s' % args.save)
-        elif args.save and history['val'][-1][1] < best:
-            best = history['val'][-1][1]
-            save(params, 'saved: best val perplexity %.2f at epoch %d' % (best, epoch))
-        if args.plot:
-            plot_perplexity(args.plot, histories, baseline)
-    try:
-        for i, sampler in enumerate(['random', 'consecutive'] if args.sampler == 'both'
-                                    else [args.sampler]):
-            if params is None or i > 0:  # a new model (for each sampler, as in the notebook)
-                params = get(len(idx_to_char), config['hiddens'], device)
-                adam_state = None
-            if config['optimizer'] == 'adam' and not adam_state:
-                adam_state = (init_adam_states(params), {'t': 1})
-            print('== %s sampling, %d epochs' % (sampler, args.epochs), flush=True)
-            train_and_predict_rnn(
-                cell, lambda: params, init_state, config['hiddens'], len(idx_to_char), device,
-                train, idx_to_char, char_index(idx_to_char), sampler == 'random', args.epochs,
-                args.num_steps, config['lr'], config['clip'], args.batch_size, args.pred_period,
-                args.pred_len, args.prefixes, temperature=args.temperature,
-                val_indices=val or None, history=histories.setdefault(sampler + ' sampling: ', {}),
-                on_report=on_report, weight_decay=config['weight_decay'], adam_state=adam_state)
-    except mx.base.MXNetError as e:  # what a setting can still cause: too little memory
-        raise MemoryError('MXNet: %s: smaller --hiddens, --batch-size or --num-steps need less'
-                          % str(e).strip().split('\n')[0]) from None
-    except (KeyboardInterrupt, BrokenPipeError) as e:
-        show_status()
-        if args.save and best is None:  # no held-out text chose a model: keep this one
-            main_thread = threading.current_thread() is threading.main_thread()
-            handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
-            save(params, 'saved to %s' % args.save)  # a second Ctrl-C cannot cut the save...
-            if main_thread:
-                signal.signal(signal.SIGINT, handler)  # ... and ends what follows it
-        if isinstance(e, BrokenPipeError):
-            raise
-        print('\ninterrupted: the model as it stands', flush=True)
-        write_continuations(args, config, params, idx_to_char, device)
-        sys.exit(130)
-    if failed:
-        raise failed[0]
+        return train, val, None
+    scored = val[1:len(val) - (len(val) - 1) % args.num_steps]
+    bounded = len(train) > BASELINE_CHARS  # a longer text's counts would take minutes, GBs
+    baseline = baseline_perplexity(text[max(0, len(train) - BASELINE_CHARS):len(train)],
+                                   text[len(train):], len(char_to_idx), args.num_steps)
+    seen = set(train)
+    print('held out: the last %d characters, %d of them scored, %d unseen in training; a '
+          '5-gram count model%s: val perplexity %.2f' % (
+              len(val), len(scored), sum(i not in seen for i in scored),
+              ' of the last %d training characters' % BASELINE_CHARS if bounded else '',
+              baseline), flush=True)
+    return train, val, baseline
 
 
 def run(args):
@@ -926,47 +826,83 @@ def run(args):
     config = model_config(args, saved)
     text = None if args.generate else read_text(args.data, args.corpus_chars or None)
     idx_to_char = idx_to_char or build_vocab(text)
+    char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
     for prefix in args.prefixes:  # a bad prefix stops the run now, not at the first report
-        encode(prefix, char_index(idx_to_char))
+        encode(prefix, char_to_idx)
     if args.generate:
-        write_continuations(args, config, params, idx_to_char, device)
+        write_continuations(args, config, params, idx_to_char, char_to_idx, device)
         return
-    corpus = encode(text, char_index(idx_to_char))
-    n_val = int(len(corpus) * args.val_frac)
-    if args.val_frac and n_val <= args.num_steps:
-        raise ValueError('--val-frac %g holds out %d characters: it must hold out more than '
-                         '--num-steps (%d)' % (args.val_frac, n_val, args.num_steps))
-    train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
-    for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
-        check_minibatch(len(train), sampler == 'random', args.batch_size, args.num_steps)
-    if max(len(idx_to_char), config['hiddens']) * config['hiddens'] >= 2 ** 31:
-        raise ValueError('--hiddens %d: a matrix of more elements than MXNet takes (2^31)'
-                         % config['hiddens'])
+    if args.save and os.path.exists(args.save) and not (args.load and os.path.samefile(
+            args.save, args.load)):  # nothing but the --load file is ever overwritten
+        raise FileExistsError('--save %s exists: give a new name, or --load it to train it on'
+                              % args.save)
+    try:  # a trial, not after hours of training: a new file can be made there
+        if args.save:
+            tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(args.save))).close()
+    except OSError as e:
+        raise OSError('cannot write %s (%s)' % (args.save, e.strerror)) from None
     if args.plot:  # an empty picture, now: matplotlib is there and the file can be written
         plot_perplexity(args.plot, {})
+    train, val, baseline = split_corpus(args, text, char_to_idx, config)
     config['text'] = text[:len(train)]  # checkpoints keep it: --generate checks copies in it
-    print('%d characters, vocabulary %d: %s of %d hidden units, %s, on %s' % (
-        len(text), len(idx_to_char), config['cell'], config['hiddens'], config['optimizer'],
-        device), flush=True)
-    baseline = None
-    if val:
-        scored = val[1:len(val) - (len(val) - 1) % args.num_steps]
-        seen = set(train)
-        baseline = baseline_perplexity(config['text'][-BASELINE_CHARS:], text[len(train):],
-                                       len(idx_to_char), args.num_steps)
-        print('held out: the last %d characters, %d of them scored, %d unseen in training; a '
-              '5-gram count model of the %s training characters: val perplexity %.2f' % (
-                  len(val), len(scored), sum(i not in seen for i in scored),
-                  'last %s' % format(BASELINE_CHARS, ',') if len(train) > BASELINE_CHARS
-                  else 'whole', baseline), flush=True)
-    best = check_save(args, idx_to_char, val, device) if args.save else None
-    train_models(args, config, (params, adam_state), idx_to_char, (train, val), device, best,
-                 baseline)
+    get, init_state, cell = cell_functions(config)
+    best = math.inf if val else None  # the held-out perplexity a model must beat to be saved
+    if args.save and val and params is not None and os.path.exists(args.save):
+        best = evaluate_perplexity(cell, params, init_state, config['hiddens'], len(idx_to_char),
+                                   device, val, args.num_steps)
+        print('%s holds a model of val perplexity %.2f: only a better one replaces it'
+              % (args.save, best), flush=True)
+    histories = {}
+
+    def save(params, done):  # a failed write ends the run in one line, the file as it was
+        save_checkpoint(args.save, params, idx_to_char, config, adam_state)
+        print(done, flush=True)
+
+    def on_report(epoch, params, history):  # before the report is printed
+        nonlocal best
+        if args.save and best is None:
+            save(params, 'saved to %s' % args.save)
+        elif args.save and history['val'][-1][1] < best:
+            best = history['val'][-1][1]
+            save(params, 'saved: best val perplexity %.2f at epoch %d' % (best, epoch))
+        if args.plot:
+            plot_perplexity(args.plot, histories, baseline)
+    try:
+        for i, sampler in enumerate(['random', 'consecutive'] if args.sampler == 'both'
+                                    else [args.sampler]):
+            if params is None or i > 0:  # a new model (for each sampler, as in the notebook)
+                params = get(len(idx_to_char), config['hiddens'], device)
+                adam_state = None
+            if config['optimizer'] == 'adam' and not adam_state:
+                adam_state = (init_adam_states(params), {'t': 1})
+            print('== %s sampling, %d epochs, on %s' % (sampler, args.epochs, device), flush=True)
+            train_and_predict_rnn(
+                cell, lambda: params, init_state, config['hiddens'], len(idx_to_char), device,
+                train, idx_to_char, char_to_idx, sampler == 'random', args.epochs, args.num_steps,
+                config['lr'], config['clip'], args.batch_size, args.pred_period, args.pred_len,
+                args.prefixes, temperature=args.temperature, val_indices=val or None,
+                history=histories.setdefault(sampler + ' sampling: ', {}), on_report=on_report,
+                weight_decay=config['weight_decay'], adam_state=adam_state)
+    except mx.base.MXNetError as e:  # what a setting can still cause: too little memory
+        raise MemoryError('MXNet: %s: smaller --hiddens, --batch-size or --num-steps need less'
+                          % str(e).strip().split('\n')[0]) from None
+    except (KeyboardInterrupt, BrokenPipeError) as e:  # Ctrl-C, or the output closed (| head)
+        show_status()
+        if args.save and best is None:  # no held-out text chose a model: keep this one
+            main_thread = threading.current_thread() is threading.main_thread()
+            handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+            save(params, 'saved to %s' % args.save)  # a second Ctrl-C cannot cut the save...
+            if main_thread:
+                signal.signal(signal.SIGINT, handler)  # ... and ends what follows it
+        if isinstance(e, BrokenPipeError):
+            raise
+        print('\ninterrupted: the model as it stands', flush=True)
+        write_continuations(args, config, params, idx_to_char, char_to_idx, device)
+        sys.exit(130)
 
 
 def reraise_ctrl_c(unraisable):
-    """sys.unraisablehook: a Ctrl-C that landed in a destructor (MXNet frees arrays in __del__,
-    which cannot raise) comes again a moment later, from a thread; the rest, as Python would."""
+    """A Ctrl-C lost in a destructor (MXNet's __del__ cannot raise) comes again, a moment later."""
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
         threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
     else:
@@ -974,8 +910,7 @@ def reraise_ctrl_c(unraisable):
 
 
 def main(argv=None):
-    """Run the command line: bad input ends it with one line and exit status 1, Ctrl-C with 130,
-    a closed output (| head) quietly with 141."""
+    """The command line: bad input ends it in one line, status 1; Ctrl-C 130; | head, 141."""
     main_thread = threading.current_thread() is threading.main_thread()  # may set signals
     handler = signal.getsignal(signal.SIGINT)
     hook = sys.unraisablehook
