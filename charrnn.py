@@ -647,7 +647,7 @@ def plot_perplexity(path, histories, baseline=None):
     if ax.lines:
         ax.legend()
     buffer = io.BytesIO()
-    ax.figure.savefig(buffer, format=os.path.splitext(path or '.png')[1][1:].lower(), dpi=100,
+    ax.figure.savefig(buffer, format=os.path.splitext(path or 'a.png')[1][1:].lower(), dpi=100,
                       bbox_inches='tight')
     if path is None:
         return buffer.getvalue()

@@ -5,6 +5,7 @@ import math
 import os
 import pathlib
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -1387,3 +1388,33 @@ def test_a_ctrl_c_that_a_destructor_swallowed_comes_again():
             time.sleep(10)
     finally:
         signal.signal(signal.SIGINT, handler)
+
+
+# ---------------------------------------------------------------- in a notebook
+def test_the_chapter_notebook_runs_in_a_real_kernel_with_its_status_line_and_live_picture():
+    """docs/rnn-scratch.ipynb from a clean kernel (nbclient, ipykernel): no error; the status
+    line rewritten with '\\r' in the cell's stream; the picture a PNG display redrawn in place."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    messages = []
+
+    class Recorder(NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            messages.append((msg['msg_type'], msg['content']))
+            return super().process_message(msg, cell, cell_index)
+
+    notebook = nbformat.read(HERE / 'docs' / 'rnn-scratch.ipynb', as_version=4)
+    Recorder(notebook, timeout=600, kernel_name='python3',
+             resources={'metadata': {'path': str(HERE / 'docs')}}).execute()
+    outputs = [o for cell in notebook.cells for o in cell.get('outputs', [])]
+    assert outputs and not [o for o in outputs if o.output_type == 'error']
+    streams = [c['text'] for kind, c in messages if kind == 'stream' and c['name'] == 'stdout']
+    statuses = [s for s in streams if s.startswith('\rrandom: epoch')]
+    assert len(statuses) > 20 and all('\x1b' not in s for s in streams)  # no terminal codes
+    redrawn = [c for kind, c in messages if kind == 'update_display_data']
+    assert len(redrawn) >= 2 and all(c['data']['image/png'] for c in redrawn)
+    assert [o for o in outputs if 'image/png' in o.get('data', {})]  # the last picture kept
+    vocab_size = len(set(d2l.read_text()))
+    last = re.findall(r'epoch \d+, perplexity ([\d.]+)', ''.join(streams))[-1]
+    assert float(last) < vocab_size
