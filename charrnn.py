@@ -675,31 +675,30 @@ def parse_args(argv=None):
     a = p.add_argument
     a('--data', metavar='PATH', help='a UTF-8 .txt, or a .zip of one (default: the lyrics)')
     a('--corpus-chars', type=int, default=10000, help='characters used, 0: all (default: 10000)')
-    a('--val-frac', type=float, default=0, help='share held out at the end, scored at each report '
-      'and by a 5-gram count model (default: 0)')
+    a('--val-frac', type=float, default=0, help='share held out at the end, scored (default: 0)')
     a('--cell', choices=CELLS, help="rnn, gru or lstm (default: rnn, or the checkpoint's)")
     a('--hiddens', type=int, help="hidden units (default: 256, or the checkpoint's)")
     a('--activation', choices=['relu', 'tanh'], help="rnn's φ (default: relu, or checkpoint's)")
-    a('--sampler', choices=['random', 'consecutive', 'both'], default='both',
-      help='both: a model for each, one after the other, as in the notebook (default: both)')
+    a('--sampler', choices=['random', 'consecutive', 'both'], default='both', help='both: a model '
+      'for each, one after the other, as in the notebook (default: both)')
     a('--epochs', type=int, default=1000, help='epochs for each sampler (default: 1000)')
     a('--num-steps', type=int, default=35, help='time steps per window (default: 35)')
     a('--batch-size', type=int, default=32, help='windows per minibatch (default: 32)')
-    a('--optimizer', choices=['sgd', 'adam'], help="(default: sgd, or the checkpoint's)")
+    a('--optimizer', choices=['sgd', 'adam'], help="sgd or adam (default: sgd, or checkpoint's)")
     a('--lr', type=float, help='learning rate (default: 100 for sgd, 0.002 for adam)')
     a('--clip', type=float, help='gradient clipping threshold θ (default: 0.01 sgd, 1 adam)')
     a('--dropout', type=float, nargs='+', metavar='P', help='dropout while training of the '
       'inputs and of the states that feed the output: P for both, or one each (default: 0)')
-    a('--weight-decay', type=float, metavar='W', help='every step also takes lr × W of each '
+    a('--weight-decay', type=float, metavar='W', help="every step also takes lr × W of each "
       "weight (default: 0, or the checkpoint's)")
     a('--pred-period', type=int, default=100, help='report every N epochs (default: 100)')
     a('--pred-len', type=int, default=50, help='characters to write per prefix (default: 50)')
     a('--prefixes', nargs='+', default=['分开', '不分开'], help='text to continue (default: 分开 不分开)')
-    a('--temperature', type=float, default=0, help='0: the likeliest; T > 0: drawn from '
-      'softmax(O / T) (default: 0)')
+    a('--temperature', type=float, default=0, help='0: the likeliest character; T > 0: drawn '
+      'from softmax(O / T) (default: 0)')
     a('--seed', type=int, help='the same seed, the same run on one machine (default: none)')
-    a('--ctx', choices=['auto', 'cpu', 'gpu'], default='auto', help='auto: a working GPU, else '
-      'the CPU (default: auto)')
+    a('--ctx', choices=['auto', 'cpu', 'gpu'], default='auto', help='auto (the default): a working '
+      'GPU, else the CPU')
     a('--save', metavar='PATH', help='keep the model: with --val-frac the best, else the last')
     a('--load', metavar='PATH', help='start from this checkpoint (cell, size, vocabulary)')
     a('--generate', action='store_true', help='with --load: only write continuations')

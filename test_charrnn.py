@@ -1418,3 +1418,9 @@ def test_the_chapter_notebook_runs_in_a_real_kernel_with_its_status_line_and_liv
     vocab_size = len(set(d2l.read_text()))
     last = re.findall(r'epoch \d+, perplexity ([\d.]+)', ''.join(streams))[-1]
     assert float(last) < vocab_size
+
+
+def test_outside_a_notebook_live_plot_says_what_to_use_instead(capsys):
+    assert d2l.live_plot(123.4) is None
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and '--plot PATH' in err and 'notebook' in err
