@@ -40,35 +40,23 @@ if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
     np.bool = bool
 
 
-def omp_threads(cpus, hyperthreads, others):
-    """MXNet's OpenMP threads: a core each, but only of those the others running leave free (one
-    at least): the threads spin while they wait, and one without a core stalls them all."""
-    return max(1, min(cpus // 2 if hyperthreads else cpus, cpus - others))
-
-
+# MXNet's OpenMP threads spin while they wait for each other, so one without a core stalls them
+# all: an epoch took 4 to 19 times longer beside one busy program. A thread, then, for each core
+# (MXNet's own guess: half the CPUs) that the tasks runnable now leave free, and at least one.
 SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
-if os.path.exists('/proc/loadavg'):  # Linux; its 4th field: tasks runnable now, this one too
-    RUNNING = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0])
-    HYPERTHREADS = not SMT.exists() or SMT.read_text().strip() != '0'  # MXNet's own guess
-    os.environ.setdefault('OMP_NUM_THREADS', str(omp_threads(os.cpu_count(), HYPERTHREADS,
-                                                             RUNNING - 1)))
-
+if os.path.exists('/proc/loadavg'):  # Linux; its 4th field counts the tasks runnable, this one too
+    others = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1
+    cores = os.cpu_count() // (1 if SMT.exists() and SMT.read_text().strip() == '0' else 2)
+    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, min(cores, os.cpu_count() - others))))
 CUDA_LIBS = ('libcudart.so.11.0', 'libcublasLt.so.11', 'libcublas.so.11', 'libcufft.so.10',
              'libcurand.so.10', 'libcusolver.so.11', 'libnvrtc.so.11.2', 'libnvToolsExt.so.1',
-             'libnccl.so.2', 'libcudnn.so.8')
-
-
-def find_cuda_libs(site_packages):
-    """Paths of the CUDA 11 libraries of pip's nvidia-*-cu11 wheels, in load order."""
-    found = {p.name: str(p) for p in pathlib.Path(site_packages).glob('nvidia/*/lib/*.so*')}
-    return [found[name] for name in CUDA_LIBS if name in found]
-
-
+             'libnccl.so.2', 'libcudnn.so.8')  # those of pip's nvidia-*-cu11 wheels, in load order
 with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
-    site = str(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
+    site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
     os.environ.setdefault('MXNET_CUDNN_LIB_CHECKING', '0')  # cuDNN 8.9 from PyPI, built for 8.1
-    for lib in find_cuda_libs(site):  # mxnet-cu112 looks for CUDA only in its own folder
-        ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+    found = {p.name: str(p) for p in site.glob('nvidia/*/lib/*.so*')}
+    for name in [n for n in CUDA_LIBS if n in found]:  # mxnet-cu112 looks in its own folder only
+        ctypes.CDLL(found[name], mode=ctypes.RTLD_GLOBAL)
 try:
     import mxnet as mx
     from mxnet import autograd, nd
@@ -84,23 +72,18 @@ except Exception as e:  # no mxnet, a library it needs (OSError), numpy 2 (Attri
     raise ImportError(message) from e
 
 
-def gpu_problem():
-    """None if gpu(0) runs a kernel and reads it back (the book only allocates), else why not."""
+def try_gpu():
+    """gpu(0) if it runs a kernel and reads it back (the book only allocates), else cpu(), saying
+    in one line why a GPU that is there cannot be used."""
     if mx.context.num_gpus() == 0:  # asking a CPU-only MXNet for mx.gpu() logs an error
-        return 'no GPU visible to MXNet'
+        return mx.cpu()
     try:
         (nd.ones((2,), ctx=mx.gpu()) * 2).asnumpy()
     except mx.base.MXNetError as e:
-        return str(e).strip().splitlines()[0]
-    return None
-
-
-def try_gpu():
-    """gpu(0) if it works, else cpu(), saying why in one line if a GPU is there but unusable."""
-    problem = gpu_problem()
-    if problem and mx.context.num_gpus():
-        print('charrnn: using the CPU, the GPU is unusable: %s' % problem, file=sys.stderr)
-    return mx.cpu() if problem else mx.gpu()
+        print('charrnn: using the CPU, the GPU is unusable: %s' % str(e).strip().splitlines()[-1],
+              file=sys.stderr)  # MXNet's last line says what went wrong
+        return mx.cpu()
+    return mx.gpu()
 
 
 ctx = try_gpu()
@@ -614,7 +597,7 @@ def load_checkpoint(path, ctx):
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
             mx.base.MXNetError) as e:
         raise ValueError('%s is not a charrnn checkpoint that makes a model (%s: %s)'
-                         % (path, type(e).__name__, str(e).split('\n')[0])) from None
+                         % (path, type(e).__name__, str(e).strip().splitlines()[-1])) from None
     numbered = {int(name[4:]): a for name, a in arrays.items() if name.startswith('arr_')}
     if [numbered[i].shape for i in sorted(numbered)] != shapes:
         raise ValueError('%s: its arrays do not fit a %s of %s hidden units on %d characters'
@@ -791,9 +774,6 @@ def split_corpus(args, text, char_to_idx, config):
     train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
     for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
         check_minibatch(len(train), sampler == 'random', args.batch_size, args.num_steps)
-    if max(len(char_to_idx), config['hiddens']) * config['hiddens'] >= 2 ** 31:
-        raise ValueError('--hiddens %d: a matrix of more elements than MXNet takes (2^31)'
-                         % config['hiddens'])
     print('%d characters, vocabulary %d: %s of %d hidden units, %s' % (
         len(text), len(char_to_idx), config['cell'], config['hiddens'], config['optimizer']))
     if not val:
@@ -816,9 +796,8 @@ def run(args):
     if args.seed is not None:  # random: the shuffle; MXNet: weights, dropout, draws
         random.seed(args.seed)
         mx.random.seed(args.seed)
-    problem = gpu_problem() if args.ctx == 'gpu' else None
-    if problem:
-        raise ValueError('--ctx gpu: %s' % problem)
+    if args.ctx == 'gpu' and ctx.device_type != 'gpu':
+        raise ValueError('--ctx gpu: MXNet sees %d GPUs, none it can use' % mx.context.num_gpus())
     device = {'auto': ctx, 'cpu': mx.cpu(), 'gpu': mx.gpu()}[args.ctx]
     params, idx_to_char, saved, adam_state = (load_checkpoint(args.load, device) if args.load
                                               else [None] * 4)
@@ -883,8 +862,8 @@ def run(args):
                 history=histories.setdefault(sampler + ' sampling: ', {}), on_report=on_report,
                 weight_decay=config['weight_decay'], adam_state=adam_state)
     except mx.base.MXNetError as e:  # what a setting can still cause: too little memory
-        raise MemoryError('MXNet: %s: smaller --hiddens, --batch-size or --num-steps need less'
-                          % str(e).strip().split('\n')[0]) from None
+        raise MemoryError('%s (smaller --hiddens, --batch-size or --num-steps need less)'
+                          % str(e).strip().splitlines()[-1]) from None
     except (KeyboardInterrupt, BrokenPipeError) as e:  # Ctrl-C, or the output closed (| head)
         show_status()
         if args.save and best is None:  # no held-out text chose a model: keep this one
@@ -897,14 +876,16 @@ def run(args):
             raise
         print('\ninterrupted: the model as it stands', flush=True)
         write_continuations(args, config, params, idx_to_char, char_to_idx, device)
+        e.__traceback__ = None  # its frames' arrays are freed now, under reraise_ctrl_c
         sys.exit(130)
 
 
 def reraise_ctrl_c(unraisable):
-    """A Ctrl-C lost in a destructor (MXNet's __del__ cannot raise) comes again, a moment later."""
+    """A Ctrl-C lost in a destructor (MXNet's __del__ cannot raise) comes again, a moment later;
+    an array that a Ctrl-C cut short before it had a handle has nothing to free."""
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
         threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
-    else:
+    elif not (unraisable.exc_type is AttributeError and 'handle' in str(unraisable.exc_value)):
         sys.__unraisablehook__(unraisable)
 
 
@@ -929,8 +910,9 @@ def main(argv=None):
     except (ValueError, OSError, ImportError, ArithmeticError, MemoryError) as e:
         show_status()  # a status line on the terminal is erased first
         sys.exit('charrnn: error: %s' % e)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         show_status()
+        e.__traceback__ = None  # its frames' arrays are freed now, under reraise_ctrl_c
         interrupted()
     finally:  # Ctrl-C works again in the notebook or program that called main()
         if main_thread:

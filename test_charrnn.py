@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import zipfile
 
@@ -423,21 +424,8 @@ def test_try_gpu_falls_back_to_the_cpu_when_the_kernel_check_fails(monkeypatch, 
     monkeypatch.setattr(mx.context, 'num_gpus', lambda: 1)
     monkeypatch.setattr(d2l.nd, 'ones', broken)
     assert d2l.try_gpu() == mx.cpu()
-    assert 'no kernel image' in capsys.readouterr().err
-    assert 'no kernel image' in d2l.gpu_problem()
-
-
-def test_cuda_libraries_are_found_in_a_pip_wheel_layout(tmp_path):
-    for name in reversed(d2l.CUDA_LIBS):
-        lib = tmp_path / 'nvidia' / name.split('.')[0][3:] / 'lib'
-        lib.mkdir(parents=True, exist_ok=True)
-        (lib / name).write_bytes(b'')
-    (tmp_path / 'nvidia' / 'cudart' / 'lib' / 'libcudart.so.12').write_bytes(
-        b''
-    )  # another CUDA: ignored
-    found = d2l.find_cuda_libs(str(tmp_path))
-    assert [os.path.basename(p) for p in found] == list(d2l.CUDA_LIBS)
-    assert d2l.find_cuda_libs(str(tmp_path / 'elsewhere')) == []
+    err = capsys.readouterr().err
+    assert 'GPU is unusable: no kernel image' in err and err.count('\n') == 1
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='needs gcc to build stand-in libraries')
@@ -932,13 +920,6 @@ def test_with_numpy_2_the_command_line_says_to_install_numpy_below_2(tmp_path):
 
 
 # ---------------------------------------------------------------- threads on a busy machine
-def test_openmp_threads_are_the_free_cores_and_never_more():
-    assert d2l.omp_threads(2, False, 0) == 2  # a quiet machine: every core
-    assert d2l.omp_threads(2, False, 1) == 1  # one busy program: the core it leaves
-    assert d2l.omp_threads(8, True, 0) == 4  # hyper-threads: one thread a core
-    assert d2l.omp_threads(8, True, 6) == 2 and d2l.omp_threads(2, False, 5) == 1
-
-
 def test_with_every_cpu_busy_charrnn_takes_one_thread_and_a_users_setting_wins():
     """The collapse (threads spinning for a core that another program holds) cannot come back:
     with a busy loop on every CPU charrnn's import picks one OpenMP thread."""
@@ -957,6 +938,9 @@ def test_with_every_cpu_busy_charrnn_takes_one_thread_and_a_users_setting_wins()
     finally:
         for b in busy:
             b.kill()
+    p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=HERE,
+                       env=env)  # a quieter machine: more, one a core at most
+    assert 1 <= int(p.stdout) <= os.cpu_count()
 
 
 # ---------------------------------------------------------------- generalising: dropout, Adam
@@ -1262,7 +1246,7 @@ def test_out_of_memory_names_the_settings_to_lower(corpus_txt):
                         '--batch-size', '4'], capture_output=True, text=True,
                        preexec_fn=little_memory, timeout=120)
     assert p.returncode == 1 and p.stderr.count('\n') == 1, p.stderr
-    assert p.stderr.startswith('charrnn: error: MXNet:') and '--hiddens' in p.stderr
+    assert p.stderr.startswith('charrnn: error: MXNetError:') and '--hiddens' in p.stderr
 
 
 def test_ctrl_c_anywhere_is_one_line_and_exit_130(tmp_path):
@@ -1388,6 +1372,22 @@ def test_a_ctrl_c_that_a_destructor_swallowed_comes_again():
             time.sleep(10)
     finally:
         signal.signal(signal.SIGINT, handler)
+
+
+def test_an_array_that_ctrl_c_cut_short_is_freed_without_a_word():
+    """A Ctrl-C inside NDArray.__init__ leaves an array without a handle, whose __del__ fails
+    (CI on 3.8 printed it after 'charrnn: interrupted'): freed at once, under the hook, quietly."""
+    script = textwrap.dedent('''
+        import charrnn, mxnet
+        def run(args):
+            half_made = mxnet.nd.NDArray.__new__(mxnet.nd.NDArray)
+            raise KeyboardInterrupt
+        charrnn.run = run
+        charrnn.main(%r)
+    ''' % TINY)
+    p = subprocess.run([sys.executable, '-W', 'ignore', '-c', script], cwd=HERE,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert (p.returncode, p.stderr.strip()) == (130, 'charrnn: interrupted')
 
 
 # ---------------------------------------------------------------- in a notebook
