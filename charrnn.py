@@ -5,6 +5,7 @@ import argparse
 import collections
 import contextlib
 import ctypes
+import datetime
 import functools
 import hashlib
 import importlib.metadata
@@ -46,8 +47,9 @@ if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
 SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
 if os.path.exists('/proc/loadavg'):  # Linux; its 4th field counts the tasks runnable, this one too
     others = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1
-    cores = os.cpu_count() // (1 if SMT.exists() and SMT.read_text().strip() == '0' else 2)
-    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, min(cores, os.cpu_count() - others))))
+    cpus = len(os.sched_getaffinity(0))  # those this process may use (taskset, containers)
+    cores = cpus // (1 if SMT.exists() and SMT.read_text().strip() == '0' else 2)
+    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, min(cores, cpus - others))))
 CUDA_LIBS = ('libcudart.so.11.0', 'libcublasLt.so.11', 'libcublas.so.11', 'libcufft.so.10',
              'libcurand.so.10', 'libcusolver.so.11', 'libnvrtc.so.11.2', 'libnvToolsExt.so.1',
              'libnccl.so.2', 'libcudnn.so.8')  # those of pip's nvidia-*-cu11 wheels, in load order
@@ -414,11 +416,6 @@ def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ct
     return math.exp(loss_sum.asscalar() / len(windows))
 
 
-def hms(seconds):
-    """h:mm:ss, the hours going past 24."""
-    return '%d:%02d:%02d' % (seconds // 3600, seconds // 60 % 60, seconds % 60)
-
-
 def in_notebook():
     """True in a Jupyter kernel, whose output streams are ipykernel's."""
     return type(sys.stdout).__module__.startswith('ipykernel')
@@ -492,7 +489,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         seconds = time.time() - tic
         elapsed = time.time() - start
         speed = '%s chars/s' % format(n * batch_size * num_steps / seconds, ',.0f')
-        eta = hms(elapsed / (epoch + 1) * (num_epochs - epoch - 1))
+        eta = datetime.timedelta(seconds=round(elapsed / (epoch + 1) * (num_epochs - epoch - 1)))
         show_status('%s: epoch %d/%d, perplexity %.2f, %s, ETA %s' % (
             sampler, epoch + 1, num_epochs, history['train'][-1], speed, eta))
         if (epoch + 1) % pred_period and epoch + 1 < num_epochs:
@@ -506,7 +503,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
             on_report(epoch + 1, [p.copy() for p in params], history)
         show_status()  # erased: the report starts on a clean line
         print('%s, %.2f s/epoch, %s, elapsed %s, ETA %s'
-              % (line, seconds, speed, hms(elapsed), eta), flush=True)
+              % (line, seconds, speed, datetime.timedelta(seconds=round(elapsed)), eta), flush=True)
         for prefix in prefixes:
             written = predict_rnn(prefix, pred_len, rnn, params, init_rnn_state, num_hiddens,
                                   vocab_size, ctx, idx_to_char, char_to_idx, temperature)
@@ -556,13 +553,17 @@ def baseline_perplexity(train_text, val_text, vocab_size, num_steps, order=5):
 
 def write_file(path, data):
     """data to a temporary file beside path, renamed to it: on failure, path is as it was."""
+    target = os.path.realpath(path)  # a symbolic link is written through, not replaced
+    umask = os.umask(0o22)  # read back: mkstemp makes 0600 files, open() umask's
+    os.umask(umask)
     try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                   prefix='.%s.' % os.path.basename(path), suffix='.tmp')
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
+                                   prefix='.%s.' % os.path.basename(target), suffix='.tmp')
         try:
             with os.fdopen(fd, 'wb') as f:
                 f.write(data)
-            os.replace(tmp, path)
+            os.chmod(tmp, os.stat(target).st_mode if os.path.exists(target) else 0o666 & ~umask)
+            os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -668,12 +669,12 @@ def parse_args(argv=None):
     a('--num-steps', type=int, default=35, help='time steps per window (default: 35)')
     a('--batch-size', type=int, default=32, help='windows per minibatch (default: 32)')
     a('--optimizer', choices=['sgd', 'adam'], help="sgd or adam (default: sgd, or checkpoint's)")
-    a('--lr', type=float, help='learning rate (default: 100 for sgd, 0.002 for adam)')
-    a('--clip', type=float, help='gradient clipping threshold θ (default: 0.01 sgd, 1 adam)')
-    a('--dropout', type=float, nargs='+', metavar='P', help='dropout while training of the '
-      'inputs and of the states that feed the output: P for both, or one each (default: 0)')
+    a('--lr', type=float, help="learning rate (default: sgd 100, adam 0.002, or checkpoint's)")
+    a('--clip', type=float, help="gradient clipping θ (default: sgd 0.01, adam 1, or checkpoint's)")
+    a('--dropout', type=float, metavar='P', help="while training, drop each input and each state "
+      "that feeds the output with probability P, 0 <= P < 1 (default: 0, or the checkpoint's)")
     a('--weight-decay', type=float, metavar='W', help="every step also takes lr × W of each "
-      "weight (default: 0, or the checkpoint's)")
+      "parameter: with sgd's lr 100, W well below 0.01 (default: 0, or the checkpoint's)")
     a('--pred-period', type=int, default=100, help='report every N epochs (default: 100)')
     a('--pred-len', type=int, default=50, help='characters to write per prefix (default: 50)')
     a('--prefixes', nargs='+', default=['分开', '不分开'], help='text to continue (default: 分开 不分开)')
@@ -682,8 +683,10 @@ def parse_args(argv=None):
     a('--seed', type=int, help='the same seed, the same run on one machine (default: none)')
     a('--ctx', choices=['auto', 'cpu', 'gpu'], default='auto', help='auto (the default): a working '
       'GPU, else the CPU')
-    a('--save', metavar='PATH', help='keep the model: with --val-frac the best, else the last')
-    a('--load', metavar='PATH', help='start from this checkpoint (cell, size, vocabulary)')
+    a('--save', metavar='PATH', help='keep the model of --sampler random or consecutive, in a new '
+      'file or the --load file: with --val-frac the best, else the last')
+    a('--load', metavar='PATH', help='start from this checkpoint: its model, vocabulary and '
+      'training settings')
     a('--generate', action='store_true', help='with --load: only write continuations')
     a('--plot', metavar='PATH', help='draw the perplexities to a .png, .svg or .pdf')
     args = p.parse_args(argv)
@@ -704,8 +707,7 @@ def parse_args(argv=None):
             (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
             (args.temperature < 0, '--temperature must be 0 or more'),
             (not 0 <= args.val_frac < 1, '--val-frac must be at least 0 and below 1'),
-            (args.dropout and (len(args.dropout) > 2 or not all(0 <= d < 1 for d in args.dropout)),
-             '--dropout takes one or two values, each at least 0 and below 1'),
+            (not 0 <= (args.dropout or 0) < 1, '--dropout must be at least 0 and below 1'),
             ((args.weight_decay or 0) < 0, '--weight-decay must be 0 or more'),
             (args.plot and os.path.splitext(args.plot)[1].lower() not in ('.png', '.svg', '.pdf'),
              '--plot %s: the picture is a .png, .svg or .pdf' % args.plot),
@@ -734,22 +736,20 @@ def model_config(args, saved=None):
         config.pop('activation')
     if args.optimizer not in (None, config.get('optimizer')):  # another one: its own lr and θ
         config = {k: v for k, v in config.items() if k not in ('lr', 'clip')}
-    config.update({key: getattr(args, key) for key in ['optimizer', 'lr', 'clip', 'weight_decay']
-                   if getattr(args, key) is not None})
-    if args.dropout:
-        config['dropout'] = args.dropout * (3 - len(args.dropout))  # one value serves both
+    chosen = ['optimizer', 'lr', 'clip', 'dropout', 'weight_decay']
+    config.update({key: getattr(args, key) for key in chosen if getattr(args, key) is not None})
     optimizer = config.setdefault('optimizer', 'sgd')
     config.setdefault('lr', {'sgd': 100, 'adam': 0.002}[optimizer])
     config.setdefault('clip', {'sgd': 0.01, 'adam': 1}[optimizer])
-    return dict({'dropout': [0, 0], 'weight_decay': 0}, **config)
+    return dict({'dropout': 0, 'weight_decay': 0}, **config)
 
 
 def cell_functions(config):
     """(get_params, init_state, cell) of config: its cell, with an rnn's activation and dropout."""
     get, init_state, cell = CELLS[config['cell']]
     keywords = {'activation': config['activation']} if config['cell'] == 'rnn' else {}
-    if any(config.get('dropout', [])):  # no dropout: the cell as the book calls it
-        keywords['drop_probs'] = config['dropout']
+    if config.get('dropout'):  # no dropout: the cell as the book calls it
+        keywords['drop_probs'] = (config['dropout'],) * 2
     return get, init_state, functools.partial(cell, **keywords)
 
 
@@ -763,34 +763,6 @@ def write_continuations(args, config, params, idx_to_char, char_to_idx, device):
         print(sample_line(prefix, written, config.get('text')), flush=True)
 
 
-def split_corpus(args, text, char_to_idx, config):
-    """(train, val, baseline): the text encoded, the last --val-frac held out, the 5-gram's
-    held-out perplexity; every setting checked against them, and the start lines printed."""
-    corpus = encode(text, char_to_idx)
-    n_val = int(len(corpus) * args.val_frac)
-    if args.val_frac and n_val <= args.num_steps:
-        raise ValueError('--val-frac %g holds out %d characters: it must hold out more than '
-                         '--num-steps (%d)' % (args.val_frac, n_val, args.num_steps))
-    train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
-    for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
-        check_minibatch(len(train), sampler == 'random', args.batch_size, args.num_steps)
-    print('%d characters, vocabulary %d: %s of %d hidden units, %s' % (
-        len(text), len(char_to_idx), config['cell'], config['hiddens'], config['optimizer']))
-    if not val:
-        return train, val, None
-    scored = val[1:len(val) - (len(val) - 1) % args.num_steps]
-    bounded = len(train) > BASELINE_CHARS  # a longer text's counts would take minutes, GBs
-    baseline = baseline_perplexity(text[max(0, len(train) - BASELINE_CHARS):len(train)],
-                                   text[len(train):], len(char_to_idx), args.num_steps)
-    seen = set(train)
-    print('held out: the last %d characters, %d of them scored, %d unseen in training; a '
-          '5-gram count model%s: val perplexity %.2f' % (
-              len(val), len(scored), sum(i not in seen for i in scored),
-              ' of the last %d training characters' % BASELINE_CHARS if bounded else '',
-              baseline), flush=True)
-    return train, val, baseline
-
-
 def run(args):
     """The command line's work, in order; bad input raises ValueError, OSError, ImportError."""
     if args.seed is not None:  # random: the shuffle; MXNet: weights, dropout, draws
@@ -802,6 +774,8 @@ def run(args):
     params, idx_to_char, saved, adam_state = (load_checkpoint(args.load, device) if args.load
                                               else [None] * 4)
     config = model_config(args, saved)
+    if config['optimizer'] != 'adam':  # --optimizer sgd on an Adam checkpoint: SGD, truly
+        adam_state = None
     text = None if args.generate else read_text(args.data, args.corpus_chars or None)
     idx_to_char = idx_to_char or build_vocab(text)
     char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
@@ -821,11 +795,33 @@ def run(args):
         raise OSError('cannot write %s (%s)' % (args.save, e.strerror)) from None
     if args.plot:  # an empty picture, now: matplotlib is there and the file can be written
         plot_perplexity(args.plot, {})
-    train, val, baseline = split_corpus(args, text, char_to_idx, config)
+    corpus = encode(text, char_to_idx)
+    n_val = int(len(corpus) * args.val_frac)
+    if args.val_frac and n_val <= args.num_steps:
+        raise ValueError('--val-frac %g holds out %d characters: it must hold out more than '
+                         '--num-steps (%d)' % (args.val_frac, n_val, args.num_steps))
+    train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
+    samplers = ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]
+    for sampler in samplers:  # every sampler's minimum checked before the first epoch
+        check_minibatch(len(train), sampler == 'random', args.batch_size, args.num_steps)
+    print('%d characters, vocabulary %d: %s of %d hidden units, %s' % (
+        len(text), len(char_to_idx), config['cell'], config['hiddens'], config['optimizer']))
+    baseline = None
+    if val:  # the count model's score on the same targets: the one for a network to beat
+        scored = val[1:len(val) - (len(val) - 1) % args.num_steps]
+        bounded = len(train) > BASELINE_CHARS  # a longer text's counts would take minutes, GBs
+        baseline = baseline_perplexity(text[max(0, len(train) - BASELINE_CHARS):len(train)],
+                                       text[len(train):], len(char_to_idx), args.num_steps)
+        seen = set(train)
+        print('held out: the last %d characters, %d of them scored, %d unseen in training; a '
+              '5-gram count model%s: val perplexity %.2f' % (
+                  len(val), len(scored), sum(i not in seen for i in scored),
+                  ' of the last %d training characters' % BASELINE_CHARS if bounded else '',
+                  baseline), flush=True)
     config['text'] = text[:len(train)]  # checkpoints keep it: --generate checks copies in it
     get, init_state, cell = cell_functions(config)
     best = math.inf if val else None  # the held-out perplexity a model must beat to be saved
-    if args.save and val and params is not None and os.path.exists(args.save):
+    if args.save and val and os.path.exists(args.save):  # then it is the --load file
         best = evaluate_perplexity(cell, params, init_state, config['hiddens'], len(idx_to_char),
                                    device, val, args.num_steps)
         print('%s holds a model of val perplexity %.2f: only a better one replaces it'
@@ -846,8 +842,7 @@ def run(args):
         if args.plot:
             plot_perplexity(args.plot, histories, baseline)
     try:
-        for i, sampler in enumerate(['random', 'consecutive'] if args.sampler == 'both'
-                                    else [args.sampler]):
+        for i, sampler in enumerate(samplers):
             if params is None or i > 0:  # a new model (for each sampler, as in the notebook)
                 params = get(len(idx_to_char), config['hiddens'], device)
                 adam_state = None
@@ -872,6 +867,8 @@ def run(args):
             save(params, 'saved to %s' % args.save)  # a second Ctrl-C cannot cut the save...
             if main_thread:
                 signal.signal(signal.SIGINT, handler)  # ... and ends what follows it
+        elif args.save and best == math.inf:
+            print('nothing saved to %s: no report has scored a model yet' % args.save, flush=True)
         if isinstance(e, BrokenPipeError):
             raise
         print('\ninterrupted: the model as it stands', flush=True)
@@ -891,17 +888,7 @@ def reraise_ctrl_c(unraisable):
 
 def main(argv=None):
     """The command line: bad input ends it in one line, status 1; Ctrl-C 130; | head, 141."""
-    main_thread = threading.current_thread() is threading.main_thread()  # may set signals
-    handler = signal.getsignal(signal.SIGINT)
-    hook = sys.unraisablehook
-    errors = getattr(sys.stdout, 'errors', None)
-    reconfigure = getattr(sys.stdout, 'reconfigure', None)
     try:
-        if main_thread:  # Ctrl-C raises KeyboardInterrupt, whatever the caller had set
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            sys.unraisablehook = reraise_ctrl_c
-        if reconfigure:  # an output that cannot show Chinese gets '?' for it, not a crash
-            reconfigure(errors='replace')
         run(parse_args(argv))
     except BrokenPipeError:
         with contextlib.suppress(OSError, ValueError):  # Python's last flush must not complain
@@ -914,13 +901,10 @@ def main(argv=None):
         show_status()
         e.__traceback__ = None  # its frames' arrays are freed now, under reraise_ctrl_c
         interrupted()
-    finally:  # Ctrl-C works again in the notebook or program that called main()
-        if main_thread:
-            signal.signal(signal.SIGINT, handler)
-            sys.unraisablehook = hook
-        if reconfigure:
-            reconfigure(errors=errors)
 
 
-if __name__ == '__main__':
+if __name__ == '__main__':  # a script's settings; a program calling main() keeps its own
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt now
+    sys.unraisablehook = reraise_ctrl_c
+    sys.stdout.reconfigure(errors='replace')  # an output that cannot show Chinese: '?' for it
     main()
