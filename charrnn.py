@@ -42,7 +42,7 @@ if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
 
 
 # MXNet's OpenMP threads spin while they wait for each other, so one without a core stalls them
-# all: an epoch took 4 to 19 times longer beside one busy program. A thread, then, for each core
+# all: an epoch took 5 times longer beside one busy program, 19 under more. A thread for each core
 # (MXNet's own guess: half the CPUs) that the tasks runnable now leave free, and at least one.
 SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
 if os.path.exists('/proc/loadavg'):  # Linux; its 4th field counts the tasks runnable, this one too
