@@ -447,12 +447,8 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     check_minibatch(len(corpus_indices), is_random_iter, batch_size, num_steps)
     sampler = 'random' if is_random_iter else 'consecutive'
     data_iter_fn = data_iter_random if is_random_iter else data_iter_consecutive
-    try:  # the book's get_params() takes no arguments: it reads the sizes from globals
-        inspect.signature(get_params).bind()
-    except TypeError:  # charrnn's take them
-        params = get_params(vocab_size, num_hiddens, ctx)
-    else:
-        params = get_params()
+    sized = inspect.signature(get_params).parameters  # the book's get_params() reads globals
+    params = get_params(vocab_size, num_hiddens, ctx) if sized else get_params()
     if adam_state:
         adam_state[1].update(lr=lr, wd=weight_decay)
     text = ''.join(idx_to_char[i] for i in corpus_indices)  # what a continuation may copy
