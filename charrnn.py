@@ -183,7 +183,7 @@ def check_minibatch(num_chars, is_random_iter, batch_size, num_steps):
     need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
     if num_chars < need:
         raise ValueError('no minibatch: %s sampling needs %d characters or more for batch_size %d '
-                         'and num_steps %d; the text has %d' % (
+                         'and num_steps %d; the training text has %d' % (
                              'random' if is_random_iter else 'consecutive', need, batch_size,
                              num_steps, num_chars))
 
