@@ -892,6 +892,8 @@ def main(argv=None):
         sys.exit(141)
     except (ValueError, OSError, ImportError, ArithmeticError, MemoryError) as e:
         show_status()  # a status line on the terminal is erased first
+        with contextlib.suppress(mx.base.MXNetError):  # the engine's other failures, now: at
+            nd.waitall()  # exit, MXNet would print them in a traceback
         sys.exit('charrnn: error: %s' % e)
     except KeyboardInterrupt as e:
         show_status()

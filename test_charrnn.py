@@ -1440,6 +1440,24 @@ def test_an_array_that_ctrl_c_cut_short_is_freed_without_a_word():
     assert (p.returncode, p.stderr.strip()) == (130, 'charrnn: interrupted')
 
 
+def test_allocations_that_failed_in_the_engine_are_not_a_traceback_at_exit():
+    """Out of memory, MXNet's engine may hold more failed operations than the one raised: at exit
+    it printed them in a traceback (CI, Python 3.12). main collects them before it ends."""
+    script = textwrap.dedent('''
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (4_000_000_000, 4_000_000_000))
+        import charrnn, mxnet
+        def run(args):
+            failing = [mxnet.nd.zeros((40000, 40000)) for _ in range(2)]  # 6.4 GB each
+            raise MemoryError('too large')
+        charrnn.run = run
+        charrnn.main(%r)
+    ''' % TINY)
+    p = subprocess.run([sys.executable, '-W', 'ignore', '-c', script], cwd=HERE,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert (p.returncode, p.stderr) == (1, 'charrnn: error: too large\n')
+
+
 # ---------------------------------------------------------------- in a notebook
 def test_the_chapter_notebook_runs_in_a_real_kernel_with_its_status_line_and_live_picture():
     """docs/rnn-scratch.ipynb from a clean kernel (nbclient, ipykernel): no error; the status
