@@ -41,9 +41,8 @@ if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
     np.bool = bool
 
 
-# MXNet's OpenMP threads spin while they wait for each other, so one without a core stalls them
-# all: an epoch took 5 times longer beside one busy program, 19 under more. A thread for each core
-# (MXNet's own guess: half the CPUs) that the tasks runnable now leave free, and at least one.
+# OpenMP threads spin while they wait, so one without a core stalls all (5 times slower beside one
+# busy program): a thread for each core (MXNet's guess) the runnable tasks leave free, at least one.
 SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
 if os.path.exists('/proc/loadavg'):  # Linux; its 4th field counts the tasks runnable, this one too
     others = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1
@@ -75,8 +74,7 @@ except Exception as e:  # no mxnet, a library it needs (OSError), numpy 2 (Attri
 
 
 def try_gpu():
-    """gpu(0) if it runs a kernel and reads it back (the book only allocates), else cpu(), saying
-    in one line why a GPU that is there cannot be used."""
+    """gpu(0) if it runs a kernel (the book only allocates), else cpu(), saying why in one line."""
     if mx.context.num_gpus() == 0:  # asking a CPU-only MXNet for mx.gpu() logs an error
         return mx.cpu()
     try:
@@ -242,9 +240,8 @@ def init_rnn_state(batch_size, num_hiddens, ctx):
 
 
 def rnn(inputs, state, params, activation='relu', drop_probs=(0, 0)):
-    """循环神经网络: H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q. φ: ReLU, the
-    notebook's choice (it converged faster there), or tanh, the book's. drop_probs: dropout
-    while training of the X_t, and of the H_t that feed O_t; never on the recurrent path."""
+    """循环神经网络: H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q; φ ReLU (the
+    notebook's) or tanh (the book's); drop_probs: dropout of X_t and of H_t → O_t while training."""
     if activation not in ('relu', 'tanh'):
         raise ValueError("activation must be 'relu' or 'tanh', not %r" % (activation,))
     phi = nd.relu if activation == 'relu' else nd.tanh
@@ -437,11 +434,9 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                           num_steps, lr, clipping_theta, batch_size, pred_period, pred_len,
                           prefixes, temperature=0, val_indices=None, history=None, on_report=None,
                           weight_decay=0, adam_state=None):
-    """Clipped gradients, then SGD or, given adam_state ((init_adam_states(params), {'t': 1}),
-    updated in place), the book's Adam; weight_decay for both. Every pred_period epochs and at the
-    end, a report: on_report(epoch, a copy of params, history) first, then perplexity (exp of the
-    mean cross-entropy), held-out perplexity given val_indices, speed, continuations. history
-    gets 'train', the perplexity of each epoch, and 'val', (epoch, perplexity) each report."""
+    """Clipped gradients, then SGD or, given adam_state ((init_adam_states(params), {'t': 1})),
+    Adam. Every pred_period epochs and at the end: on_report(epoch, a copy of params, history),
+    then the report; history gets 'train' (each epoch's perplexity), 'val' ((epoch, perplexity))."""
     if not (num_epochs > 0 and pred_period > 0):
         raise ValueError('num_epochs and pred_period must be 1 or more')
     check_minibatch(len(corpus_indices), is_random_iter, batch_size, num_steps)
@@ -610,8 +605,7 @@ def load_checkpoint(path, ctx):
 
 # ------------------------------------------------------------ pictures, notebooks 画图
 def plot_perplexity(path, histories, baseline=None):
-    """{label: history} drawn to path (.png, .svg, .pdf; None: PNG bytes returned), log scale:
-    training perplexity per epoch, held-out per report, the count model's as a line."""
+    """{label: history}'s perplexities, log scale, to path (.png, .svg, .pdf; None: PNG bytes)."""
     try:
         from matplotlib.figure import Figure  # not pyplot: no window, no display
     except ImportError as e:
@@ -717,8 +711,7 @@ def parse_args(argv=None):
 
 
 def model_config(args, saved=None):
-    """The model: --load's (flags may repeat it, not contradict it), else the flags'; how it
-    trains (optimizer, lr, clip, dropout, weight_decay): flags, then --load's, then defaults."""
+    """The model: --load's (flags may repeat, not contradict it); how it trains: flags, --load's."""
     config = dict(saved or {'cell': 'rnn', 'hiddens': 256, 'activation': 'relu'})
     cell = args.cell or config['cell']
     if args.activation and cell != 'rnn':
@@ -874,8 +867,7 @@ def run(args):
 
 
 def reraise_ctrl_c(unraisable):
-    """A Ctrl-C lost in a destructor (MXNet's __del__ cannot raise) comes again, a moment later;
-    an array that a Ctrl-C cut short before it had a handle has nothing to free."""
+    """A Ctrl-C lost in MXNet's __del__ comes again; an array it cut short has nothing to free."""
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
         threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
     elif not (unraisable.exc_type is AttributeError and 'handle' in str(unraisable.exc_value)):
