@@ -44,8 +44,8 @@ try:
     import mxnet as mx
     from mxnet import autograd, nd
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
-    advice = ("MXNet 1.9.1 needs numpy<2: pip install 'numpy<2' (Python 3.14+: use a 3.12)"
-              if np.lib.NumpyVersion(np.__version__) >= '2.0.0' else 'pip install -r requirements.txt')
+    advice = ('pip install -r requirements.txt' if np.lib.NumpyVersion(np.__version__) < '2.0.0'
+              else "MXNet 1.9.1 needs numpy<2: pip install 'numpy<2' (Python 3.14+: use a 3.12)")
     message = 'cannot import mxnet (%s: %s): %s' % (type(e).__name__, str(e).split('\n')[0], advice)
     if __name__ == '__main__':
         sys.exit('charrnn: error: ' + message)
@@ -385,7 +385,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                 rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx, val_indices, num_steps)))
             line += ', val perplexity %.2f' % history['val'][-1][1]
         show_status()  # erased: what on_report prints starts on a clean line
-        if on_report:  # first: a model it saves is on disk before the report is printed
+        if on_report:  # first: what it keeps or draws comes before the report's words
             on_report(epoch, [p.copy() for p in params], history)
         print(line, flush=True)
         for prefix in prefixes:  # and the longest stretch copied, spaces (line breaks) aside
@@ -465,8 +465,8 @@ def main(argv=None):
         get_params, init_state, cell = CELLS[args.cell]
         keywords = {'activation': args.activation} if args.cell == 'rnn' else {}
         cell = functools.partial(cell, drop_probs=(args.dropout, args.dropout), **keywords)
-        print('%d characters (the last %d held out), vocabulary %d: %s of %d hidden units, %s'
-              % (len(corpus), len(val), vocab_size, args.cell, args.hiddens, args.optimizer))
+        print('%d characters to train on, vocabulary %d: %s of %d hidden units, %s' % (
+            len(train), vocab_size, args.cell, args.hiddens, args.optimizer))
         for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
             params = get_params(vocab_size, args.hiddens, device)  # a new model for each
             adam_state = (init_adam_states(params), {'t': 1}) if args.optimizer == 'adam' else None

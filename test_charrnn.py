@@ -39,10 +39,16 @@ def cli(*args, **kwargs):
     return p.returncode, p.stdout, p.stderr
 
 
-def start(*args, **kwargs):
+def ctrl_c_works():
+    """In the new process: Ctrl-C as a terminal gives it (a job in the background ignores it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(*args, preexec_fn=ctrl_c_works, **kwargs):
     """charrnn.py running in a new process, its output piped."""
     return subprocess.Popen([sys.executable, str(HERE / 'charrnn.py'), *args], cwd=HERE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=preexec_fn, **kwargs)
 
 
 def read_until(stream, sign):
@@ -844,7 +850,7 @@ def test_held_out_perplexity_is_on_characters_never_trained_on(tmp_path, capsys)
     d2l.main(['--data', str(path), '--prefixes', 'a', '--seed', '0', '--val-frac', '0.25']
              + '--sampler consecutive --epochs 60 --pred-period 60'.split() + TINY)
     out = capsys.readouterr().out
-    assert out.startswith('320 characters (the last 80 held out), vocabulary 4: rnn of 16 ')
+    assert out.startswith('240 characters to train on, vocabulary 4: rnn of 16 hidden units')
     line = [line for line in out.splitlines() if line.startswith('epoch 60/60')][0]
     train = float(line.split(' perplexity ')[1].split(',')[0])
     val = float(line.split('val perplexity ')[1].split(',')[0])
@@ -904,7 +910,8 @@ def test_the_status_line_is_whole_on_a_pty_of_0_columns_and_erased_by_ctrl_c(cor
     master, slave = pty.openpty()  # a new pseudo-terminal reports 0 columns
     p = subprocess.Popen([sys.executable, str(HERE / 'charrnn.py'), '--data', corpus_txt,
                           '--sampler', 'random', '--epochs', '100000', '--pred-period', '100000',
-                          *TINY], stdout=subprocess.PIPE, stderr=slave, cwd=HERE)
+                          *TINY], stdout=subprocess.PIPE, stderr=slave, cwd=HERE,
+                         preexec_fn=ctrl_c_works)
     os.close(slave)
     err = b''
     while err.count(b'random: epoch') < 3:
