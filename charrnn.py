@@ -15,12 +15,7 @@ import signal
 import sys
 import time
 import zipfile
-
-import numpy as np
-
-# MXNet 1.9.1 uses np.bool, which numpy 1.24 removed (Python 3.12 needs numpy 1.26): put it back.
-if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
-    np.bool = bool
+import zlib
 
 # OpenMP threads spin as they wait, so one without a core stalls all: one a core left free now.
 SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
@@ -29,6 +24,11 @@ if os.path.exists('/proc/loadavg'):  # Linux: its 4th field counts the runnable 
     cpus = len(os.sched_getaffinity(0))  # those this process may use (taskset, containers)
     cores = cpus // (1 if SMT.exists() and SMT.read_text().strip() == '0' else 2)
     os.environ.setdefault('OMP_NUM_THREADS', str(max(1, min(cores, cpus - others))))
+
+import numpy as np  # noqa: E402 (after the count: importing numpy starts a thread)
+
+if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
+    np.bool = bool  # MXNet 1.9.1 uses np.bool, gone from numpy 1.24 (Python 3.12 needs 1.26)
 
 # mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
@@ -59,8 +59,7 @@ def try_gpu():
     try:
         (nd.ones((2,), ctx=mx.gpu()) * 2).asnumpy()
     except mx.base.MXNetError as e:
-        print('charrnn: using the CPU, the GPU is unusable: %s' % str(e).strip().splitlines()[-1],
-              file=sys.stderr)  # MXNet's last line says what went wrong
+        print('charrnn: using the CPU (%s)' % str(e).strip().splitlines()[-1], file=sys.stderr)
         return mx.cpu()
     return mx.gpu()
 
@@ -92,7 +91,8 @@ def read_text(path=None, num_chars=10000):
         else:
             raw = pathlib.Path(path).read_bytes()
         text = raw.decode('utf-8-sig')  # a byte-order mark is not a character of the text
-    except (zipfile.BadZipFile, IndexError, UnicodeDecodeError) as e:  # IndexError: no .txt
+    except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
+            IndexError, UnicodeDecodeError) as e:  # corrupt, encrypted, Deflate64, no .txt, ...
         raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s)' % (path, e)) from None
     return text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
 
@@ -102,7 +102,7 @@ def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
     import urllib.request  # here: it is slow to import, and only this needs it
     try:
         data = urllib.request.urlopen(url, timeout=60).read()
-    except OSError as e:
+    except Exception as e:  # offline, refused, cut short (IncompleteRead), ...
         raise FileNotFoundError('%s is missing and could not be downloaded from %s (%s): copy '
                                 'it there, or pass --data PATH' % (path, url, e)) from None
     if hashlib.sha1(data).hexdigest() != sha1:
@@ -138,9 +138,8 @@ def to_onehot(X, size):
 def get_params(vocab_size, num_hiddens, ctx, gates=1):
     """W_xh, W_hh, b_h (of each gate), then W_hq, b_q: weights from N(0, 0.01²), biases zero."""
     V, H = vocab_size, num_hiddens
-    shapes = [(V, H), (H, H), (H,)] * gates + [(H, V), (V,)]
-    params = [nd.random.normal(scale=0.01, shape=shape, ctx=ctx) if len(shape) == 2
-              else nd.zeros(shape, ctx=ctx) for shape in shapes]
+    params = [nd.random.normal(scale=0.01, shape=s, ctx=ctx) if len(s) == 2
+              else nd.zeros(s, ctx=ctx) for s in [(V, H), (H, H), (H,)] * gates + [(H, V), (V,)]]
     for param in params:
         param.attach_grad()
     return params
@@ -321,7 +320,7 @@ def adam(params, states, hyperparams):
 
 def show_status(line=''):
     """Rewrite the status line ('' erases it): a terminal's, a notebook's (\r); no log's, pipe's."""
-    if type(sys.stdout).__module__.startswith('ipykernel'):  # padded to cover a longer one
+    if type(sys.stdout).__module__.startswith('ipykernel'):  # a notebook's, padded over the last
         print('\r' + line.ljust(100) + ('' if line else '\r'), end='', flush=True)
     elif sys.stderr is not None and sys.stderr.isatty():
         columns = os.get_terminal_size(sys.stderr.fileno()).columns or 1000  # 0: not known
@@ -340,6 +339,8 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
     if len(corpus_indices) < need:  # said now, not after an epoch of no minibatch
         raise ValueError('no minibatch: %s sampling needs %d characters or more' % (sampler, need))
+    if val_indices is not None and len(val_indices) <= num_steps:  # no window to score
+        raise ValueError('a held-out text of %d characters has no window' % len(val_indices))
     data_iter_fn = data_iter_random if is_random_iter else data_iter_consecutive
     sized = inspect.signature(get_params).parameters  # the book's get_params() reads globals
     params = get_params(vocab_size, num_hiddens, ctx) if sized else get_params()
@@ -406,7 +407,7 @@ def parse_args(argv=None):
     a('--val-frac', type=float, default=0, help='share held out at the end, scored at reports')
     a('--cell', choices=CELLS, default='rnn', help='the recurrent cell')
     a('--hiddens', type=int, default=256, help='hidden units')
-    a('--activation', choices=['relu', 'tanh'], default='relu', help="the rnn's φ")
+    a('--activation', choices=['relu', 'tanh'], default='relu', help="rnn's φ (gru, lstm: none)")
     a('--sampler', choices=['random', 'consecutive', 'both'], default='both', help='both: the two')
     a('--epochs', type=int, default=1000, help='epochs for each sampler')
     a('--num-steps', type=int, default=35, help='time steps per window')
@@ -423,9 +424,10 @@ def parse_args(argv=None):
     a('--seed', type=int, help='the same seed, the same run on one machine')
     a('--ctx', choices=['auto', 'cpu', 'gpu'], default='auto', help='auto: a GPU that works')
     args = p.parse_args(argv)
-    counts = [args.epochs, args.num_steps, args.batch_size, args.pred_period, args.hiddens]
+    for name in ['epochs', 'num_steps', 'batch_size', 'pred_period', 'hiddens']:
+        if getattr(args, name) < 1:
+            p.error('--%s must be 1 or more' % name.replace('_', '-'))
     for bad, message in [
-            (min(counts) < 1, '--epochs, --num-steps, --batch-size, --pred-period, --hiddens: 1+'),
             (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
             (not all(x is None or 0 < x < math.inf for x in [args.lr, args.clip]),
              '--lr and --clip must be greater than 0, and finite'),
@@ -449,12 +451,9 @@ def main(argv=None):
         if args.ctx == 'gpu' and ctx.device_type != 'gpu':
             raise ValueError('--ctx gpu: this MXNet has no GPU that it can run on')
         device = {'auto': ctx, 'cpu': mx.cpu(), 'gpu': mx.gpu()}[args.ctx]
-        corpus, char_to_idx, idx_to_char, vocab_size = load_data_jay_lyrics(
-            args.data, args.corpus_chars or None)
+        corpus, char_to_idx, idx_to_char, V = load_data_jay_lyrics(args.data,
+                                                                   args.corpus_chars or None)
         n_val = int(len(corpus) * args.val_frac)
-        if args.val_frac and n_val <= args.num_steps:
-            raise ValueError('--val-frac %g holds out %d characters: it must hold out more than '
-                             '--num-steps (%d)' % (args.val_frac, n_val, args.num_steps))
         train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
         unknown = sorted(set(''.join(args.prefixes)) - set(char_to_idx))  # now, not at a report
         if unknown or '' in args.prefixes:
@@ -466,26 +465,27 @@ def main(argv=None):
         keywords = {'activation': args.activation} if args.cell == 'rnn' else {}
         cell = functools.partial(cell, drop_probs=(args.dropout, args.dropout), **keywords)
         print('%d characters to train on, vocabulary %d: %s of %d hidden units, %s' % (
-            len(train), vocab_size, args.cell, args.hiddens, args.optimizer))
+            len(train), V, args.cell, args.hiddens, args.optimizer))
         for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
-            params = get_params(vocab_size, args.hiddens, device)  # a new model for each
+            params = get_params(V, args.hiddens, device)  # a new model for each
             adam_state = (init_adam_states(params), {'t': 1}) if args.optimizer == 'adam' else None
             print('== %s sampling, %d epochs, on %s' % (sampler, args.epochs, device), flush=True)
             train_and_predict_rnn(
-                cell, lambda: params, init_state, args.hiddens, vocab_size, device, train,
+                cell, lambda: params, init_state, args.hiddens, V, device, train,
                 idx_to_char, char_to_idx, sampler == 'random', args.epochs, args.num_steps,
                 args.lr or {'sgd': 100, 'adam': 0.002}[args.optimizer],
                 args.clip or {'sgd': 0.01, 'adam': 1}[args.optimizer], args.batch_size,
                 args.pred_period, args.pred_len, args.prefixes, temperature=args.temperature,
-                val_indices=val or None, weight_decay=args.weight_decay, adam_state=adam_state)
+                val_indices=val if args.val_frac else None, weight_decay=args.weight_decay,
+                adam_state=adam_state)
     except KeyboardInterrupt:
         show_status()
         print('charrnn: interrupted', file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # bad input, too little memory, ...: one line
         show_status()
-        with contextlib.suppress(mx.base.MXNetError):  # the engine's other failures: now, not
-            nd.waitall()  # in a traceback at exit
+        with contextlib.suppress(mx.base.MXNetError):  # queued failures: now, not at exit
+            nd.waitall()
         lines = str(e).strip().splitlines() or [type(e).__name__]  # MXNet's last says what
         sys.exit('charrnn: error: %s' % (e if isinstance(e, (ValueError, OSError)) else lines[-1]))
 
