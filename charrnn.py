@@ -17,13 +17,16 @@ import time
 import zipfile
 import zlib
 
-# OpenMP threads spin as they wait, so one without a core stalls all: one a core left free now.
+# OpenMP threads spin as they wait, so one without a core stalls all: one a core left free now,
+# counted before numpy starts a thread. Set for MXNet's import alone, then taken back: the user's
+# own setting wins, and a child process inherits nothing that charrnn chose.
+env = {}
 SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
 if os.path.exists('/proc/loadavg'):  # Linux: its 4th field counts the runnable tasks, this one too
     others = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1
     cpus = len(os.sched_getaffinity(0))  # those this process may use (taskset, containers)
     cores = cpus // (1 if SMT.exists() and SMT.read_text().strip() == '0' else 2)
-    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, min(cores, cpus - others))))
+    env['OMP_NUM_THREADS'] = str(max(1, min(cores, cpus - others)))
 
 import numpy as np  # noqa: E402 (after the count: importing numpy starts a thread)
 
@@ -35,11 +38,13 @@ CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
 with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
     site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
-    os.environ.setdefault('MXNET_CUDNN_LIB_CHECKING', '0')  # cuDNN 8.9 from PyPI, built for 8.1
+    env['MXNET_CUDNN_LIB_CHECKING'] = '0'  # cuDNN 8.9 from PyPI, built for 8.1
     found = {p.name: str(p) for p in site.glob('nvidia/*/lib/*.so*')}
     for name in [n for n in CUDA_LIBS.split() if n in found]:  # in the order they need
         ctypes.CDLL(found[name], mode=ctypes.RTLD_GLOBAL)
 
+env = {name: value for name, value in env.items() if name not in os.environ}
+os.environ.update(env)  # read once, as MXNet loads
 try:
     import mxnet as mx
     from mxnet import autograd, nd
@@ -50,6 +55,9 @@ except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (
     if __name__ == '__main__':
         sys.exit('charrnn: error: ' + message)
     raise ImportError(message) from e
+finally:
+    for name in env:
+        del os.environ[name]
 
 
 def try_gpu():
@@ -72,29 +80,29 @@ DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jaychou_ly
 
 def load_data_jay_lyrics(path=None, num_chars=10000):
     """(corpus_indices, char_to_idx, idx_to_char, vocab_size) of the first num_chars characters
-    (None: all) of the lyrics, or of the text at path; the vocabulary sorted."""
-    text = read_text(path, num_chars)
-    idx_to_char = sorted(set(text))  # the book's list(set(text)) changes order from run to run
-    char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
-    return [char_to_idx[c] for c in text], char_to_idx, idx_to_char, len(idx_to_char)
-
-
-def read_text(path=None, num_chars=10000):
-    """The first num_chars characters (None: all) of a UTF-8 .txt or of the first .txt in a .zip,
-    each line break a space; path None: the lyrics beside this file, downloaded if absent."""
+    (None: all) of a UTF-8 .txt or of the first .txt in a .zip, each line break a space; path
+    None: the lyrics beside this file, downloaded if absent. The vocabulary is sorted."""
     if path is None:
         path = DATA_PATH if os.path.exists(DATA_PATH) else download()
     try:
         if str(path).lower().endswith('.zip'):
             with zipfile.ZipFile(path) as z:
-                raw = z.read([n for n in z.namelist() if n.lower().endswith('.txt')][0])
+                names = [n for n in z.namelist() if n.lower().endswith('.txt')]
+                if not names:
+                    raise ValueError('%s holds no .txt' % path)
+                raw = z.read(names[0])
         else:
             raw = pathlib.Path(path).read_bytes()
         text = raw.decode('utf-8-sig')  # a byte-order mark is not a character of the text
     except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
-            IndexError, UnicodeDecodeError) as e:  # corrupt, encrypted, Deflate64, no .txt, ...
+            UnicodeDecodeError) as e:  # corrupt, encrypted, Deflate64, ...
         raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s)' % (path, e)) from None
-    return text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
+    text = text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
+    if not text.strip():
+        raise ValueError('%s holds no text: it is empty, or spaces and line breaks' % path)
+    idx_to_char = sorted(set(text))  # the book's list(set(text)) changes order from run to run
+    char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
+    return [char_to_idx[c] for c in text], char_to_idx, idx_to_char, len(idx_to_char)
 
 
 def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
@@ -283,12 +291,16 @@ def sequence_loss(outputs, Y):
 def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx,
                         corpus_indices, num_steps):
     """困惑度 of a text read in order, the state carried from window to window (inf: overflow)."""
+    windows = (len(corpus_indices) - 1) // num_steps
+    if windows < 1:
+        raise ValueError('a text of %d characters has no window of %d steps and the next '
+                         'character' % (len(corpus_indices), num_steps))
     state = init_rnn_state(1, num_hiddens, ctx)
     loss_sum = nd.zeros(1, ctx=ctx)
-    for t, (X, Y) in enumerate(data_iter_consecutive(corpus_indices, 1, num_steps, ctx)):
+    for X, Y in data_iter_consecutive(corpus_indices, 1, num_steps, ctx):
         outputs, state = rnn(to_onehot(X, vocab_size), state, params)
         loss_sum += sequence_loss(outputs, Y)
-    mean_loss = loss_sum.asscalar() / (t + 1)
+    mean_loss = loss_sum.asscalar() / windows
     return math.exp(mean_loss) if mean_loss < 709 else math.inf
 
 
@@ -318,15 +330,6 @@ def adam(params, states, hyperparams):
     hyperparams['t'] += 1
 
 
-def show_status(line=''):
-    """Rewrite the status line ('' erases it): a terminal's, a notebook's (\r); no log's, pipe's."""
-    if type(sys.stdout).__module__.startswith('ipykernel'):  # a notebook's, padded over the last
-        print('\r' + line.ljust(100) + ('' if line else '\r'), end='', flush=True)
-    elif sys.stderr is not None and sys.stderr.isatty():
-        columns = os.get_terminal_size(sys.stderr.fileno()).columns or 1000  # 0: not known
-        print('\r\x1b[K' + line[:columns - 1], end='', file=sys.stderr, flush=True)
-
-
 def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_size, ctx,
                           corpus_indices, idx_to_char, char_to_idx, is_random_iter, num_epochs,
                           num_steps, lr, clipping_theta, batch_size, pred_period, pred_len,
@@ -335,10 +338,10 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     """Clipped gradients, then SGD or, given adam_state ((init_adam_states(params), {'t': 1})),
     Adam. Every pred_period epochs and at the end: on_report(epoch, a copy of params, history),
     then the report; history gets 'train' (each epoch's perplexity), 'val' ((epoch, perplexity))."""
-    sampler = 'random' if is_random_iter else 'consecutive'
     need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
     if len(corpus_indices) < need:  # said now, not after an epoch of no minibatch
-        raise ValueError('no minibatch: %s sampling needs %d characters or more' % (sampler, need))
+        raise ValueError('no minibatch: --batch-size %d × --num-steps %d needs %d characters, '
+                         'not %d' % (batch_size, num_steps, need, len(corpus_indices)))
     if val_indices is not None and len(val_indices) <= num_steps:  # no window to score
         raise ValueError('a held-out text of %d characters has no window' % len(val_indices))
     data_iter_fn = data_iter_random if is_random_iter else data_iter_consecutive
@@ -378,14 +381,12 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         line = 'epoch %d/%d, perplexity %.2f, %.2f s/epoch, ETA %d:%02d:%02d' % (
             epoch, num_epochs, history['train'][-1], (time.time() - start) / epoch,
             eta // 3600, eta // 60 % 60, eta % 60)
-        show_status('%s: %s' % (sampler, line))
         if epoch % pred_period and epoch < num_epochs:
             continue
         if val_indices is not None:
             history['val'].append((epoch, evaluate_perplexity(
                 rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx, val_indices, num_steps)))
             line += ', val perplexity %.2f' % history['val'][-1][1]
-        show_status()  # erased: what on_report prints starts on a clean line
         if on_report:  # first: what it keeps or draws comes before the report's words
             on_report(epoch, [p.copy() for p in params], history)
         print(line, flush=True)
@@ -397,13 +398,18 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     return params
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default in --help, written by hand where it is None."""
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     """The flags, checked; their defaults reproduce the notebook's run."""
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=DefaultsHelp)
     a = p.add_argument
-    a('--data', metavar='PATH', help='a UTF-8 .txt, or a .zip holding one; none: the lyrics')
-    a('--corpus-chars', type=int, default=10000, help='characters read, 0: all')
+    a('--data', metavar='PATH', help='a UTF-8 .txt, or a .zip holding one (default: the lyrics)')
+    a('--corpus-chars', type=int, default=10000, help='the first N characters used, 0: all')
     a('--val-frac', type=float, default=0, help='share held out at the end, scored at reports')
     a('--cell', choices=CELLS, default='rnn', help='the recurrent cell')
     a('--hiddens', type=int, default=256, help='hidden units')
@@ -413,28 +419,30 @@ def parse_args(argv=None):
     a('--num-steps', type=int, default=35, help='time steps per window')
     a('--batch-size', type=int, default=32, help='windows per minibatch')
     a('--optimizer', choices=['sgd', 'adam'], default='sgd', help="sgd, or the book's Adam")
-    a('--lr', type=float, help='learning rate; none: 100 for sgd, 0.002 for adam')
-    a('--clip', type=float, help='gradient clipping threshold θ; none: 0.01 for sgd, 1 for adam')
+    a('--lr', type=float, help='learning rate (default: 100 for sgd, 0.002 for adam)')
+    a('--clip', type=float, help='clipping threshold θ (default: 0.01 for sgd, 1 for adam)')
     a('--dropout', type=float, default=0, help='in training, P(input or output state dropped)')
-    a('--weight-decay', type=float, default=0, help='each step also takes lr × W of each weight')
+    a('--weight-decay', type=float, default=0, help='each step also takes lr × W of each parameter')
     a('--pred-period', type=int, default=100, help='report every N epochs')
     a('--pred-len', type=int, default=50, help='characters written per prefix')
     a('--prefixes', nargs='+', default=['分开', '不分开'], help='beginnings to continue')
     a('--temperature', type=float, default=0, help='0: the likeliest; T: from softmax(O / T)')
-    a('--seed', type=int, help='the same seed, the same run on one machine')
-    a('--ctx', choices=['auto', 'cpu', 'gpu'], default='auto', help='auto: a GPU that works')
+    a('--seed', type=int, help='the same seed, the same run (default: a new one)')
     args = p.parse_args(argv)
     for name in ['epochs', 'num_steps', 'batch_size', 'pred_period', 'hiddens']:
         if getattr(args, name) < 1:
             p.error('--%s must be 1 or more' % name.replace('_', '-'))
     for bad, message in [
             (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
-            (not all(x is None or 0 < x < math.inf for x in [args.lr, args.clip]),
-             '--lr and --clip must be greater than 0, and finite'),
+            (not all(x is None or np.finfo(np.float32).tiny <= x < math.inf
+                     for x in [args.lr, args.clip]),  # float32 rounds a smaller one to 0
+             '--lr and --clip must be finite and at least 1.2e-38 (float32 makes less 0)'),
             (not (0 <= args.temperature < math.inf and 0 <= args.weight_decay < math.inf),
              '--temperature and --weight-decay must be 0 or more, and finite'),
             (not (0 <= args.val_frac < 1 and 0 <= args.dropout < 1),
-             '--val-frac and --dropout must be at least 0 and below 1')]:
+             '--val-frac and --dropout must be at least 0 and below 1'),
+            (args.hiddens ** 2 >= 2 ** 31, '--hiddens is too large: W_hh would hold 2³¹ numbers '
+             "or more, past MXNet's limit")]:
         if bad:
             p.error(message)
     return args
@@ -442,15 +450,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """The command line: the text and its checks, then a model trained for each sampler. Bad
-    input ends it in one line (status 1); Ctrl-C, SIGTERM and SIGHUP at once (status 130)."""
+    input ends it in one line (status 1); Ctrl-C at once, in one line too (status 130)."""
     args = parse_args(argv)
     try:
         if args.seed is not None:  # random: the windows' order; MXNet: weights, dropout, draws
             random.seed(args.seed)
             mx.random.seed(args.seed)
-        if args.ctx == 'gpu' and ctx.device_type != 'gpu':
-            raise ValueError('--ctx gpu: this MXNet has no GPU that it can run on')
-        device = {'auto': ctx, 'cpu': mx.cpu(), 'gpu': mx.gpu()}[args.ctx]
         corpus, char_to_idx, idx_to_char, V = load_data_jay_lyrics(args.data,
                                                                    args.corpus_chars or None)
         n_val = int(len(corpus) * args.val_frac)
@@ -467,11 +472,11 @@ def main(argv=None):
         print('%d characters to train on, vocabulary %d: %s of %d hidden units, %s' % (
             len(train), V, args.cell, args.hiddens, args.optimizer))
         for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
-            params = get_params(V, args.hiddens, device)  # a new model for each
+            params = get_params(V, args.hiddens, ctx)  # a new model for each
             adam_state = (init_adam_states(params), {'t': 1}) if args.optimizer == 'adam' else None
-            print('== %s sampling, %d epochs, on %s' % (sampler, args.epochs, device), flush=True)
+            print('== %s sampling, %d epochs, on %s' % (sampler, args.epochs, ctx), flush=True)
             train_and_predict_rnn(
-                cell, lambda: params, init_state, args.hiddens, V, device, train,
+                cell, lambda: params, init_state, args.hiddens, V, ctx, train,
                 idx_to_char, char_to_idx, sampler == 'random', args.epochs, args.num_steps,
                 args.lr or {'sgd': 100, 'adam': 0.002}[args.optimizer],
                 args.clip or {'sgd': 0.01, 'adam': 1}[args.optimizer], args.batch_size,
@@ -479,22 +484,16 @@ def main(argv=None):
                 val_indices=val if args.val_frac else None, weight_decay=args.weight_decay,
                 adam_state=adam_state)
     except KeyboardInterrupt:
-        show_status()
-        print('charrnn: interrupted', file=sys.stderr)
+        if sys.stderr:  # closed (2>&-): None, and print() would write to stdout
+            print('charrnn: interrupted', file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # bad input, too little memory, ...: one line
-        show_status()
         with contextlib.suppress(mx.base.MXNetError):  # queued failures: now, not at exit
             nd.waitall()
         lines = str(e).strip().splitlines() or [type(e).__name__]  # MXNet's last says what
         sys.exit('charrnn: error: %s' % (e if isinstance(e, (ValueError, OSError)) else lines[-1]))
 
 
-if __name__ == '__main__':  # a script's settings; a program calling main() keeps its own
-    for sig in [signal.SIGTERM, signal.SIGHUP]:  # kill, a closed terminal: as Ctrl-C (not nohup)
-        if signal.getsignal(sig) == signal.SIG_DFL:
-            signal.signal(sig, signal.default_int_handler)
+if __name__ == '__main__':
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # | head: end quietly, as Unix tools do
-    if sys.stdout is not None:  # a closed stdout (>&-): None, and print() writes nothing
-        sys.stdout.reconfigure(errors='replace')  # an output that cannot show Chinese: '?'
     main()
