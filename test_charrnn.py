@@ -1326,6 +1326,13 @@ def test_out_of_memory_is_one_line_naming_it(corpus_txt):
     assert (code, err) == (1, 'charrnn: error: MXNetError: Failed to allocate CPU Memory\n')
 
 
+def test_the_gpus_that_work_are_named_alike_everywhere():
+    ranges = [set(re.findall(r'(Kepler|Maxwell|Pascal|Volta|Turing) to (Ampere|Ada|Hopper)',
+                             (HERE / name).read_text(encoding='utf-8')))
+              for name in ['README.md', 'requirements-gpu.txt', 'docs/platforms.md']]
+    assert ranges == [{('Maxwell', 'Ada')}] * 3
+
+
 def test_readme_test_command_is_what_ci_runs():
     readme = (HERE / 'README.md').read_text(encoding='utf-8')
     ci = (HERE / '.ci' / 'run').read_text(encoding='utf-8')
