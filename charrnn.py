@@ -377,12 +377,12 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
             raise FloatingPointError('the loss became %g in epoch %d: lower the learning rate '
                                      '(%g) or θ (%g)' % (mean_loss, epoch, lr, clipping_theta))
         history['train'].append(math.exp(mean_loss))
+        if epoch % pred_period and epoch < num_epochs:
+            continue
         eta = round((time.time() - start) / epoch * (num_epochs - epoch))  # h:mm:ss, any h
         line = 'epoch %d/%d, perplexity %.2f, %.2f s/epoch, ETA %d:%02d:%02d' % (
             epoch, num_epochs, history['train'][-1], (time.time() - start) / epoch,
             eta // 3600, eta // 60 % 60, eta % 60)
-        if epoch % pred_period and epoch < num_epochs:
-            continue
         if val_indices is not None:
             history['val'].append((epoch, evaluate_perplexity(
                 rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx, val_indices, num_steps)))
