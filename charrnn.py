@@ -96,10 +96,11 @@ def load_data_jay_lyrics(path=None, num_chars=10000):
         text = raw.decode('utf-8-sig')  # a byte-order mark is not a character of the text
     except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
             UnicodeDecodeError) as e:  # corrupt, encrypted, Deflate64, ...
-        raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s)' % (path, e)) from None
+        raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%r)' % (path, e)) from None
     text = text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
     if not text.strip():
-        raise ValueError('%s holds no text: it is empty, or spaces and line breaks' % path)
+        raise ValueError('%s: no text in %s, only spaces and line breaks or nothing' % (
+            path, 'its first %d characters' % num_chars if num_chars else 'it'))
     idx_to_char = sorted(set(text))  # the book's list(set(text)) changes order from run to run
     char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
     return [char_to_idx[c] for c in text], char_to_idx, idx_to_char, len(idx_to_char)
@@ -343,7 +344,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         raise ValueError('no minibatch: --batch-size %d × --num-steps %d needs %d characters, '
                          'not %d' % (batch_size, num_steps, need, len(corpus_indices)))
     if val_indices is not None and len(val_indices) <= num_steps:  # no window to score
-        raise ValueError('a held-out text of %d characters has no window' % len(val_indices))
+        raise ValueError('held out (--val-frac): %d characters, no window' % len(val_indices))
     data_iter_fn = data_iter_random if is_random_iter else data_iter_consecutive
     sized = inspect.signature(get_params).parameters  # the book's get_params() reads globals
     params = get_params(vocab_size, num_hiddens, ctx) if sized else get_params()
@@ -436,7 +437,7 @@ def parse_args(argv=None):
             (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
             (not all(x is None or np.finfo(np.float32).tiny <= x < math.inf
                      for x in [args.lr, args.clip]),  # float32 rounds a smaller one to 0
-             '--lr and --clip must be finite and at least 1.2e-38 (float32 makes less 0)'),
+             "--lr and --clip must be finite and at least 1.1755e-38, float32's least normal"),
             (not (0 <= args.temperature < math.inf and 0 <= args.weight_decay < math.inf),
              '--temperature and --weight-decay must be 0 or more, and finite'),
             (not (0 <= args.val_frac < 1 and 0 <= args.dropout < 1),

@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -315,16 +316,26 @@ def broken_zip(path, how):
         data[45:60] = bytes(b ^ 0xFF for b in data[45:60])
     elif how == 'encrypted':
         data[central + 8] |= 1
+    elif how == 'truncated':  # a member longer than the file: EOFError, whose text is empty
+        with zipfile.ZipFile(path, 'w') as z:
+            z.writestr('a.txt', TEXT.encode('utf-8'))
+        data = bytearray(path.read_bytes())
+        struct.pack_into('<I', data, data.index(b'PK\x01\x02') + 20, 10 ** 6)
+        struct.pack_into('<I', data, data.index(b'PK\x01\x02') + 24, 10 ** 6)
     else:  # Deflate64, which zipfile cannot read
         data[central + 10] = 9
     path.write_bytes(bytes(data))
     return path
 
 
-@pytest.mark.parametrize('how', ['flipped', 'encrypted', 'deflate64'])
-def test_a_broken_zip_is_a_value_error_naming_the_file(tmp_path, how):
+@pytest.mark.parametrize('how, cause', [('flipped', 'error'), ('encrypted', 'RuntimeError'),
+                                        ('deflate64', 'NotImplementedError'),
+                                        ('truncated', 'EOFError')])
+def test_a_broken_zip_is_a_value_error_naming_the_file_and_the_cause(tmp_path, how, cause):
+    """The cause as its repr: an EOFError's text is empty; zlib's error is named 'error'."""
     path = broken_zip(tmp_path / ('%s.zip' % how), how)
-    with pytest.raises(ValueError, match='%s is not a UTF-8 .txt' % path):
+    with pytest.raises(ValueError, match=r'%s is not a UTF-8 .txt, or a .zip holding one \(%s\('
+                       % (re.escape(str(path)), cause)):
         text_of(path)
 
 
@@ -337,14 +348,18 @@ def test_an_empty_text_or_a_zip_without_a_txt_is_named_as_such(tmp_path):
     with zipfile.ZipFile(tmp_path / 'no-txt.zip', 'w') as z:
         z.writestr('notes.csv', TEXT.encode('utf-8'))
     for name in ['empty.txt', 'breaks.txt', 'empty.zip']:
-        with pytest.raises(ValueError, match='%s holds no text' % (tmp_path / name)):
-            d2l.load_data_jay_lyrics(tmp_path / name)
+        with pytest.raises(ValueError, match='%s: no text in it, only spaces and line breaks or '
+                           'nothing$' % (tmp_path / name)):
+            d2l.load_data_jay_lyrics(tmp_path / name, None)
+    (tmp_path / 'late.txt').write_text('\n\n' + TEXT, encoding='utf-8')
+    with pytest.raises(ValueError, match='late.txt: no text in its first 2 characters'):
+        d2l.load_data_jay_lyrics(tmp_path / 'late.txt', 2)
     with pytest.raises(ValueError, match='no-txt.zip holds no .txt$'):
         text_of(tmp_path / 'no-txt.zip')
     code, out, err = cli('--data', str(tmp_path / 'breaks.txt'), *TINY)
     assert (code, out) == (1, '')
-    assert err == 'charrnn: error: %s holds no text: it is empty, or spaces and line breaks\n' % (
-        tmp_path / 'breaks.txt')
+    assert err == ('charrnn: error: %s: no text in its first 10000 characters, only spaces and '
+                   'line breaks or nothing\n' % (tmp_path / 'breaks.txt'))
 
 
 def test_a_zip_gives_its_first_txt(tmp_path):
@@ -776,10 +791,12 @@ def test_book_protocol_with_a_users_own_cell_and_the_detached_state(capsys):
                               1e-2, 4, 2, 5, ['分开'])
     assert '- 分开' in capsys.readouterr().out
     per_epoch = len(list(d2l.data_iter_consecutive(corpus_indices, 4, 6)))
-    batches = seen[:per_epoch]  # epoch 1
-    for (_, out_prev), (state_in, _) in zip(batches, batches[1:]):
-        assert state_in is not out_prev  # a detached copy, not the previous graph's output
-        assert np.array_equal(state_in.asnumpy(), out_prev.asnumpy())  # the same values
+    assert len(seen) == 2 * per_epoch
+    for batches in [seen[:per_epoch], seen[per_epoch:]]:  # each epoch starts from zero
+        assert not batches[0][0].asnumpy().any()
+        for (_, out_prev), (state_in, _) in zip(batches, batches[1:]):
+            assert state_in is not out_prev  # a detached copy, not the previous graph's output
+            assert np.array_equal(state_in.asnumpy(), out_prev.asnumpy())  # the same values
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'gru', 'lstm'])
@@ -896,6 +913,65 @@ def test_random_sampling_starts_each_minibatch_from_a_zero_state():
     assert all(not s.any() for s in states)
 
 
+def fixed_cell(V, logit):
+    """A cell whose every output gives character 0 the logit, the others 0 (b_q × 0 added: the
+    loss has a gradient, all zero)."""
+    def cell(inputs, state, params):
+        outputs = [nd.one_hot(nd.zeros(x.shape[0]), V) * logit + 0 * params[-1] for x in inputs]
+        return outputs, state
+    return cell
+
+
+def test_a_mean_loss_past_700_is_divergence_named_not_an_overflow():
+    """exp(700) is near float's limit: a mean loss of 800 is a diverged run, said so."""
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT if c != idx_to_char[0]], len(idx_to_char)
+    with pytest.raises(FloatingPointError, match='the loss became 800.* in epoch 1'):
+        d2l.train_and_predict_rnn(fixed_cell(V, 800), d2l.get_params, d2l.init_rnn_state, 4, V,
+                                  CPU, corpus, idx_to_char, char_to_idx, True, 2, 8, 1, 1, 4, 1,
+                                  5, [])
+
+
+def test_each_report_gives_that_epochs_perplexities_and_time_left(capsys, monkeypatch):
+    """A clock that moves 10 s for each minibatch, one minibatch an epoch: at epoch k of 3 the
+    report says 10.00 s/epoch and 10 (3 - k) s left; its perplexities are history's last."""
+    idx_to_char, char_to_idx = tiny_vocab()
+    V = len(idx_to_char)
+    corpus = [char_to_idx[c] for c in TEXT[:4 * 8 + 1]]  # one random minibatch of 4 × 8
+    clock = [0]
+
+    def cell(inputs, state, params):
+        if autograd.is_training():
+            clock[0] += 10
+        return d2l.rnn(inputs, state, params)
+
+    monkeypatch.setattr(d2l.time, 'time', lambda: clock[0])
+    history = {}
+    d2l.train_and_predict_rnn(cell, d2l.get_params, d2l.init_rnn_state, 8, V, CPU, corpus,
+                              idx_to_char, char_to_idx, True, 3, 8, 1, 1, 4, 1, 0, [],
+                              val_indices=corpus[:17], history=history)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith('epoch')]
+    for k, line in enumerate(lines, 1):
+        assert line == ('epoch %d/3, perplexity %.2f, 10.00 s/epoch, ETA 0:00:%02d, '
+                        'val perplexity %.2f' % (k, history['train'][k - 1], 10 * (3 - k),
+                                                 history['val'][k - 1][1]))
+    assert len(lines) == 3 and len(set(history['train'])) == 3
+
+
+def test_consecutive_sampling_needs_batch_size_times_num_steps_plus_one_each(capsys):
+    """A row of num_steps + 1 characters holds one window and its targets: 4 × 9 = 36."""
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT[:36]], len(idx_to_char)
+    args = (d2l.rnn, d2l.get_params, d2l.init_rnn_state, 4, V, CPU)
+    with pytest.raises(ValueError, match='needs 36 characters, not 35$'):
+        d2l.train_and_predict_rnn(*args, corpus[:35], idx_to_char, char_to_idx, False, 1, 8, 1,
+                                  1, 4, 1, 0, [])
+    history = {}
+    d2l.train_and_predict_rnn(*args, corpus, idx_to_char, char_to_idx, False, 1, 8, 1, 1, 4, 1, 0,
+                              [], history=history)
+    assert len(history['train']) == 1
+
+
 def test_too_little_text_for_a_minibatch_and_a_diverging_loss_are_errors_naming_the_cause():
     message = 'no minibatch: --batch-size 2 × --num-steps 156 needs 313 characters, not 156$'
     with pytest.raises(ValueError, match=message):
@@ -908,7 +984,7 @@ def test_a_held_out_text_without_a_window_is_refused_before_training():
     idx_to_char, char_to_idx = tiny_vocab()
     corpus = [char_to_idx[c] for c in TEXT]
     started = time.time()
-    with pytest.raises(ValueError, match='a held-out text of 8 characters has no window'):
+    with pytest.raises(ValueError, match=r'held out \(--val-frac\): 8 characters, no window'):
         d2l.train_and_predict_rnn(d2l.rnn, d2l.get_params, d2l.init_rnn_state, 8,
                                   len(idx_to_char), CPU, corpus, idx_to_char, char_to_idx, True,
                                   10 ** 6, 8, 1, 1, 4, 1, 5, [], val_indices=corpus[:8])
@@ -925,8 +1001,8 @@ def test_held_out_perplexity_carries_the_state_through_the_text_as_numpy_does(le
     corpus = [char_to_idx[c] for c in TEXT[:length]]
     n = (length - 1) // 8 * 8
     outputs, _ = numpy_rnn_steps(params, corpus[:n])
-    loss = [np.log(np.exp(O - O.max()).sum()) + O.max() - O[y]
-            for O, y in zip(outputs, corpus[1:n + 1])]
+    loss = [np.log(np.exp(o - o.max()).sum()) + o.max() - o[y]
+            for o, y in zip(outputs, corpus[1:n + 1])]
     assert d2l.evaluate_perplexity(d2l.rnn, params, d2l.init_rnn_state, 16, V, CPU, corpus,
                                    8) == pytest.approx(math.exp(np.mean(loss)), rel=1e-5)
     assert 2 < np.mean(loss) < 20  # a loss that the carried state changes
@@ -1034,8 +1110,8 @@ def probe(**kwargs):
 
 def test_with_all_cpus_but_one_busy_mxnet_gets_one_thread_and_a_users_setting_wins():
     """The collapse (threads spinning for a core that another program holds) cannot come back:
-    with a busy loop on every CPU but one, MXNet's OpenMP runs one thread. The count is set for MXNet's
-    import alone: os.environ is as it was, and a child process inherits nothing of it."""
+    with a busy loop on every CPU but one, MXNet's OpenMP runs one thread. The count is set for
+    MXNet's import alone: os.environ is as it was, and a child process inherits nothing of it."""
     env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
     busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
             for _ in range(max(1, len(os.sched_getaffinity(0)) - 1))]  # all CPUs but one
@@ -1052,6 +1128,32 @@ def test_with_all_cpus_but_one_busy_mxnet_gets_one_thread_and_a_users_setting_wi
     quiet = probe(env=env)
     assert 1 <= quiet['omp'] <= os.cpu_count() and quiet['unchanged']  # one a core at most
     assert probe(env=env, preexec_fn=lambda: os.sched_setaffinity(0, {0}))['omp'] == 1  # taskset
+
+
+@pytest.mark.parametrize('runnable, smt, threads', [
+    (1, '0', lambda cpus: cpus),  # only this process runs, one core a CPU: all of them
+    (2, '0', lambda cpus: max(1, cpus - 1)),  # another runs: one CPU fewer
+    (1, '1', lambda cpus: max(1, cpus // 2)),  # two CPUs a core (SMT): one a core
+])
+def test_mxnet_gets_a_thread_for_each_free_core(runnable, smt, threads):
+    """/proc/loadavg and the SMT switch as this test gives them: the OpenMP threads that
+    MXNet then runs with, against the CPUs this process may use."""
+    code = textwrap.dedent('''
+        import ctypes, pathlib, sys
+        fake = {'/proc/loadavg': '0.50 0.40 0.30 %d/100 4242\\n' % int(sys.argv[1]),
+                '/sys/devices/system/cpu/smt/active': sys.argv[2] + '\\n'}
+        read_text, exists = pathlib.Path.read_text, pathlib.Path.exists
+        pathlib.Path.read_text = lambda self, *args, **kwargs: (
+            fake[str(self)] if str(self) in fake else read_text(self, *args, **kwargs))
+        pathlib.Path.exists = lambda self: str(self) in fake or exists(self)
+        import charrnn
+        print(ctypes.CDLL('libgomp.so.1').omp_get_max_threads())
+    ''')
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
+    p = subprocess.run([sys.executable, '-c', code, str(runnable), smt], capture_output=True,
+                       text=True, cwd=HERE, env=env)
+    assert p.returncode == 0, p.stderr
+    assert int(p.stdout) == threads(len(os.sched_getaffinity(0)))
 
 
 def test_the_free_cores_are_counted_before_numpy_starts_a_thread():
@@ -1180,7 +1282,7 @@ def test_a_seed_repeats_a_run(corpus_txt):
     (['--prefixes', '分', ''], "(not '')"),
     (['--num-steps', '5000'], 'no minibatch: --batch-size 4 × --num-steps 5000 needs 20001 '
      'characters, not %d' % len(TEXT)),
-    (['--val-frac', '0.01'], 'a held-out text of 1 characters has no window'),
+    (['--val-frac', '0.01'], 'held out (--val-frac): 1 characters, no window'),
 ])
 def test_bad_input_is_one_line_and_a_non_zero_exit(corpus_txt, args, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -1202,7 +1304,10 @@ def test_the_default_prefixes_are_named_when_the_text_lacks_them(tmp_path):
     ['--epochs', '0'], ['--lr', '-1'], ['--lr', 'inf'], ['--clip', 'nan'], ['--batch-size', 'x'],
     ['--dropout', '1'], ['--val-frac', '-0.1'], ['--temperature', 'nan'],
     ['--weight-decay', '-1'], ['--pred-len', '-1'], ['--cell', 'cnn'],
-    ['--lr', '1e-50'], ['--clip', '1e-39'],  # float32 makes them 0 (1e-39: not a normal number)
+    ['--lr', '1e-50'], ['--clip', '1e-39'],  # 0 in float32; below its least normal number
+    ['--pred-period', '0'], ['--hiddens', '0'], ['--num-steps', '0'], ['--batch-size', '0'],
+    ['--corpus-chars', '-1'], ['--val-frac', '1'], ['--temperature', 'inf'],
+    ['--weight-decay', 'inf'], ['--dropout', '-0.5'],
     ['--hiddens', '46341'], ['--hiddens', '3000000000'],  # W_hh: 46341² > 2³¹, MXNet's limit
 ])
 def test_malformed_flags_are_argparse_errors(args, capsys):
@@ -1213,8 +1318,11 @@ def test_malformed_flags_are_argparse_errors(args, capsys):
 
 
 def test_the_least_flags_that_float32_and_mxnet_take_are_accepted():
-    args = d2l.parse_args(['--lr', '1.2e-38', '--clip', '1.2e-38', '--hiddens', '46340'])
-    assert (args.lr, args.clip, args.hiddens) == (1.2e-38, 1.2e-38, 46340)
+    args = d2l.parse_args(['--lr', '1.1755e-38', '--clip', '1.1755e-38', '--hiddens', '46340'])
+    assert (args.lr, args.clip, args.hiddens) == (1.1755e-38, 1.1755e-38, 46340)
+    for flag in ['--lr', '--clip']:
+        with pytest.raises(SystemExit):
+            d2l.parse_args([flag, '1.175e-38'])  # float32's least normal is 1.17549e-38
 
 
 def test_a_corrupt_or_wrong_corpus_in_a_new_process_is_one_line(tmp_path):
@@ -1369,8 +1477,9 @@ def test_the_labs_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatc
     """A write that fails part-way (a full disk) leaves no file, so a retry works; a file that
     exists stays as it was; what is read back is what was saved."""
     import contextlib
+    import uuid
     save, load = lab_functions('save_checkpoint', 'load_checkpoint')
-    save.__globals__.update(contextlib=contextlib, json=json, os=os, np=np, nd=nd)
+    save.__globals__.update(contextlib=contextlib, json=json, os=os, np=np, nd=nd, uuid=uuid)
     params = [nd.array(np.arange(6).reshape(2, 3)), nd.array([0.5, -1])]
     path = tmp_path / 'best.npz'
 
@@ -1393,11 +1502,33 @@ def test_the_labs_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatc
     assert (idx_to_char, config) == (['分', '开'], {'cell': 'rnn'})
 
 
+def test_of_two_checkpoints_saved_at_once_one_wins_whole(tmp_path, monkeypatch):
+    """Save B starts and ends while save A is writing: B's file is kept whole under the name, A
+    gets FileExistsError, and neither leaves a part behind."""
+    import contextlib
+    import uuid
+    save, load = lab_functions('save_checkpoint', 'load_checkpoint')
+    save.__globals__.update(contextlib=contextlib, json=json, os=os, np=np, nd=nd, uuid=uuid)
+    path, savez = tmp_path / 'best.npz', np.savez
+
+    def savez_while_b_saves(f, *args, **kwargs):
+        savez(f, *args, **kwargs)
+        monkeypatch.setattr(np, 'savez', savez)
+        save(path, [nd.array([2.0])], ['b'], {'by': 'B'})
+
+    monkeypatch.setattr(np, 'savez', savez_while_b_saves)
+    with pytest.raises(FileExistsError):
+        save(path, [nd.array([1.0])], ['a'], {'by': 'A'})
+    params, idx_to_char, config = load(path, CPU)
+    assert (params[0].asnumpy().tolist(), idx_to_char, config) == ([2.0], ['b'], {'by': 'B'})
+    assert list(tmp_path.iterdir()) == [path]
+
+
 @pytest.mark.slow
 def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
     """docs/lab.ipynb from a clean kernel (nbclient, ipykernel), its settings cell made small:
-    no error; the status line rewritten with '\\r'; the picture a PNG redrawn in place and
-    written to a file; the count model, the checkpoint and the mixture computed."""
+    no error; the picture a PNG redrawn in place and written to a file; the count model, the
+    checkpoint and the mixture computed."""
     import nbformat
     from nbclient import NotebookClient
 

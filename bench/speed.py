@@ -28,6 +28,7 @@ Environment variables:
   TORCH_VENV=DIR   the one for PyTorch (default bench/.venv-torch), made on first use with
                    `pip install -r bench/requirements-torch.txt`
   OMP_NUM_THREADS  passed on to every program; unset (as printed first), each picks its own
+  CUDA_VISIBLE_DEVICES is set empty for every program: charrnn would take a GPU if it had one
 A program that fails ends the run, naming its command and showing its last lines of output.
 """
 import os
@@ -78,6 +79,7 @@ def main(args):
     if len(args) > 2 or not all(a.isdigit() and int(a) > 0 for a in args):
         sys.exit('usage: python3 bench/speed.py [EPOCHS] [ROUNDS]   (-h for more)')
     epochs, rounds = [int(a) for a in args] + [20, 3][len(args):]
+    os.environ['CUDA_VISIBLE_DEVICES'] = ''  # the CPU for all three, a GPU or not
     print('threads: OMP_NUM_THREADS=%s, %d CPUs'
           % (os.environ.get('OMP_NUM_THREADS', 'unset'), os.cpu_count()), flush=True)
     data = os.path.abspath(os.environ.get('DATA', os.path.join(ROOT, 'jaychou_lyrics.txt.zip')))

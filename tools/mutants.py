@@ -5,7 +5,7 @@ Each edit is made in a copy of the project in a new temporary folder, where the 
 `-x -m "not slow"` (the first failing test ends it; the two slow tests, a numpy 2 environment and
 the lab's notebook, are left out). Prints each edit as caught (with the test that failed first)
 or MISSED, then the count; the exit status is the number missed. NAME runs only the edits whose
-name contains it. About 10 minutes for all of them on 2 cores.
+name contains it. About 20 minutes for all of them on 2 cores.
 """
 import pathlib
 import re
@@ -247,6 +247,51 @@ EDITS = {
     'threads: left in the environment': (
         '        del os.environ[name]\n',
         '        pass\n'),
+    'trainer: state carried across epochs': (
+        'if not is_random_iter:  # 相邻采样',
+        'if not is_random_iter and epoch == 1:  # 相邻采样'),
+    'trainer: divergence at 7000': (
+        'if not mean_loss < 700:',
+        'if not mean_loss < 7000:'),
+    'trainer: first held-out figure reported': (
+        "% history['val'][-1][1]",
+        "% history['val'][0][1]"),
+    'trainer: ETA one epoch more': (
+        '(num_epochs - epoch))  # h:mm:ss',
+        '(num_epochs - epoch + 1))  # h:mm:ss'),
+    'trainer: consecutive need too small': (
+        'else batch_size * (num_steps + 1)',
+        'else batch_size * num_steps + 1'),
+    'flags: only --epochs counted': (
+        "for name in ['epochs', 'num_steps', 'batch_size', 'pred_period', 'hiddens']:",
+        "for name in ['epochs']:"),
+    'flags: negative --corpus-chars': (
+        'min(args.corpus_chars, args.pred_len) < 0',
+        'args.pred_len < 0'),
+    'flags: --val-frac 1': (
+        '0 <= args.val_frac < 1',
+        '0 <= args.val_frac <= 1'),
+    'flags: infinite temperature': (
+        '0 <= args.temperature < math.inf',
+        '0 <= args.temperature'),
+    'flags: infinite weight decay': (
+        '0 <= args.weight_decay < math.inf',
+        '0 <= args.weight_decay'),
+    'flags: negative dropout': (
+        '0 <= args.dropout < 1',
+        'args.dropout < 1'),
+    'threads: this process counted': (
+        ".split('/')[0]) - 1",
+        ".split('/')[0])"),
+    'threads: SMT read backwards': (
+        '(1 if SMT.exists()',
+        '(2 if SMT.exists()'),
+    'text: EOFError uncaught': (
+        'RuntimeError, NotImplementedError, EOFError,',
+        'RuntimeError, NotImplementedError,'),
+    'text: a blank cut named as a blank file': (
+        "'its first %d characters' % num_chars if num_chars",
+        "'its first %d characters' % num_chars if None"),
 }
 
 
