@@ -96,7 +96,8 @@ def load_data_jay_lyrics(path=None, num_chars=10000):
         text = raw.decode('utf-8-sig')  # a byte-order mark is not a character of the text
     except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
             UnicodeDecodeError) as e:  # corrupt, encrypted, Deflate64, ...
-        raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%r)' % (path, e)) from None
+        raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s)' % (
+            path, str(e) or type(e).__name__)) from None  # an EOFError says nothing
     text = text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
     if not text.strip():
         raise ValueError('%s: no text in %s, only spaces and line breaks or nothing' % (
@@ -399,8 +400,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     return params
 
 
-class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
-    """Each flag's default in --help, written by hand where it is None."""
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):  # by hand where the default is None
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
 

@@ -328,13 +328,14 @@ def broken_zip(path, how):
     return path
 
 
-@pytest.mark.parametrize('how, cause', [('flipped', 'error'), ('encrypted', 'RuntimeError'),
-                                        ('deflate64', 'NotImplementedError'),
+@pytest.mark.parametrize('how, cause', [('flipped', 'Error -3 while decompressing'),
+                                        ('encrypted', 'is encrypted'),
+                                        ('deflate64', 'compression method is not supported'),
                                         ('truncated', 'EOFError')])
 def test_a_broken_zip_is_a_value_error_naming_the_file_and_the_cause(tmp_path, how, cause):
-    """The cause as its repr: an EOFError's text is empty; zlib's error is named 'error'."""
+    """The cause in words, or an EOFError by its name: its text is empty."""
     path = broken_zip(tmp_path / ('%s.zip' % how), how)
-    with pytest.raises(ValueError, match=r'%s is not a UTF-8 .txt, or a .zip holding one \(%s\('
+    with pytest.raises(ValueError, match=r'%s is not a UTF-8 .txt, or a .zip holding one \(.*%s'
                        % (re.escape(str(path)), cause)):
         text_of(path)
 
