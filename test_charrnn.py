@@ -331,9 +331,10 @@ def broken_zip(path, how):
 @pytest.mark.parametrize('how, cause', [('flipped', 'Error -3 while decompressing'),
                                         ('encrypted', 'is encrypted'),
                                         ('deflate64', 'compression method is not supported'),
-                                        ('truncated', 'EOFError')])
+                                        ('truncated', '(EOFError|Overlapped entries)')])
 def test_a_broken_zip_is_a_value_error_naming_the_file_and_the_cause(tmp_path, how, cause):
-    """The cause in words, or an EOFError by its name: its text is empty."""
+    """The cause in words, or an EOFError by its name: its text is empty (Python 3.13's zipfile
+    sees the member run into the directory first: 'Overlapped entries')."""
     path = broken_zip(tmp_path / ('%s.zip' % how), how)
     with pytest.raises(ValueError, match=r'%s is not a UTF-8 .txt, or a .zip holding one \(.*%s'
                        % (re.escape(str(path)), cause)):
