@@ -484,11 +484,11 @@ def main(argv=None):
                 args.pred_period, args.pred_len, args.prefixes, temperature=args.temperature,
                 val_indices=val if args.val_frac else None, weight_decay=args.weight_decay,
                 adam_state=adam_state)
-    except KeyboardInterrupt:
-        if sys.stderr:  # closed (2>&-): None, and print() would write to stdout
-            print('charrnn: interrupted', file=sys.stderr)
-        sys.exit(130)
-    except Exception as e:  # bad input, too little memory, ...: one line
+    except (KeyboardInterrupt, Exception) as e:  # Ctrl-C; bad input, too little memory, ...
+        if KeyboardInterrupt in (type(e), type(e.__context__)):  # nd.array makes it a TypeError
+            if sys.stderr:  # closed (2>&-): None, and print() would write to stdout
+                print('charrnn: interrupted', file=sys.stderr)
+            sys.exit(130)
         with contextlib.suppress(mx.base.MXNetError):  # queued failures: now, not at exit
             nd.waitall()
         lines = str(e).strip().splitlines() or [type(e).__name__]  # MXNet's last says what

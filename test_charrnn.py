@@ -1412,6 +1412,22 @@ def test_output_that_cannot_show_chinese_is_one_line_closed_or_cut_short_ends_qu
     assert p.wait(timeout=60) == -signal.SIGPIPE and p.stderr.read() == ''
 
 
+def test_a_ctrl_c_that_mxnet_turns_into_a_type_error_is_an_interrupt(corpus_txt, monkeypatch,
+                                                                     capsys):
+    """nd.array catches every exception of np.array and raises TypeError('source_array must be
+    array like object'): a Ctrl-C landing there was 'charrnn: error: ...', status 1."""
+    def interrupted_in_nd_array(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except BaseException:
+            raise TypeError('source_array must be array like object')
+
+    monkeypatch.setattr(d2l, 'train_and_predict_rnn', interrupted_in_nd_array)
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.main(['--data', corpus_txt, '--sampler', 'random'] + TINY)
+    assert (exit_info.value.code, capsys.readouterr().err) == (130, 'charrnn: interrupted\n')
+
+
 def test_with_stderr_closed_an_interrupt_writes_nothing_to_stdout(corpus_txt):
     """2>&-: sys.stderr is None, and print(file=None) would write 'interrupted' to stdout."""
     def closed_stderr():

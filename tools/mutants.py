@@ -293,6 +293,9 @@ EDITS = {
     'text: a blank cut named as a blank file': (
         "'its first %d characters' % num_chars if num_chars",
         "'its first %d characters' % num_chars if None"),
+    'interrupt: one that MXNet made a TypeError': (
+        'if KeyboardInterrupt in (type(e), type(e.__context__)):',
+        'if KeyboardInterrupt in (type(e),):'),
 }
 
 
