@@ -1561,8 +1561,11 @@ def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
     settings = [c for c in notebook.cells if 'settings' in c.metadata.get('tags', [])]
     assert len(settings) == 1
     settings[0].source = ('chapter_epochs, corpus_chars, epochs, seed = 4, 6000, 3, 0\n'
-                          'picture, checkpoint = %r, %r' % (str(tmp_path / 'p.png'),
-                                                            str(tmp_path / 'best.npz')))
+                          'recipe_epochs, smoothings = 2, (0, 0.1)\n'
+                          'picture, checkpoint = %r, %r\n'
+                          'repeat_picture = %r' % (str(tmp_path / 'p.png'),
+                                                   str(tmp_path / 'best.npz'),
+                                                   str(tmp_path / 'repeat.png')))
     Recorder(notebook, timeout=600, kernel_name='python3',
              resources={'metadata': {'path': str(HERE / 'docs')}}).execute()
     outputs = [o for cell in notebook.cells for o in cell.get('outputs', [])]
@@ -1575,3 +1578,147 @@ def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
     assert (tmp_path / 'best.npz').exists()
     assert re.search(r'5-gram count model, held out: \d+\.\d', streams)
     assert re.search(r'0\.3 network \+ 0\.7 count model: \d+\.\d', streams)
+
+
+def lab_globals(*functions):
+    """The names the lab's functions read from its first cells."""
+    import collections
+    for f in functions:
+        f.__globals__.update(collections=collections, math=math, np=np, nd=nd, d2l=d2l,
+                             autograd=autograd, ctx=CPU, random=random, time=time)
+    return functions
+
+
+def batch_kneser_ney(text, vocab_size, order, discount):
+    """The lab's first kneser_ney, from whole-text counts, with the discounts given."""
+    import collections
+    raw = {k: collections.Counter(text[i:i + k] for i in range(len(text) - k + 1))
+           for k in range(1, order + 1)}
+    counts = {k: raw[k] if k == order else collections.Counter(g[1:] for g in raw[k + 1])
+              for k in raw}
+
+    def prob(c, context):
+        p = (counts[1][c] + 0.5) / (sum(counts[1].values()) + 0.5 * vocab_size)
+        for k in range(2, min(order, len(context) + 1) + 1):
+            h = context[len(context) - k + 1:]
+            total = sum(n for g, n in counts[k].items() if g[:-1] == h)
+            if total:
+                kinds = sum(1 for g in counts[k] if g[:-1] == h)
+                D = discount[k]
+                p = (max(counts[k][h + c] - D, 0) + D * kinds * p) / total
+        return p
+    return prob
+
+
+def test_the_labs_count_model_that_keeps_counting_is_the_count_model_of_all_it_has_read():
+    """Adapting, the target at j is scored by the counts of the training text and the held-out
+    text before j, the training discounts kept; static, by the training counts alone."""
+    kneser_ney, count_log_probs, scored_targets = lab_globals(*lab_functions(
+        'kneser_ney', 'count_log_probs', 'scored_targets'))
+    train, val, V, order = 'abcab abca bcbb ac', 'abcabbcab cc abca', 7, 3
+    prob, _ = kneser_ney(train, V, order)
+    import collections
+    discount = {}
+    for k in range(2, order + 1):  # the training discounts, from the whole-text counts
+        top = collections.Counter(train[i:i + k] for i in range(len(train) - k + 1))
+        kth = top if k == order else collections.Counter(
+            g[1:] for g in collections.Counter(train[i:i + k + 1]
+                                               for i in range(len(train) - k)))
+        n1, n2 = [sum(n == m for n in kth.values()) for m in (1, 2)]
+        discount[k] = n1 / (n1 + 2 * n2)
+    static = batch_kneser_ney(train, V, order, discount)
+    for j in range(len(train)):  # the lab's counts are the whole text's
+        for c in 'abc x':
+            assert prob(c, train[max(0, j - 2):j]) == pytest.approx(
+                static(c, train[max(0, j - 2):j]), rel=1e-12)
+    targets = list(scored_targets(len(train), len(val), 4))
+    text = train + val
+    expected = {False: [math.log(static(text[j], text[j - 2:j])) for j in targets],
+                True: [math.log(batch_kneser_ney(text[:j], V, order, discount)(
+                    text[j], text[j - 2:j])) for j in targets]}
+    for adapt in (False, True):
+        got = count_log_probs(train, val, V, 4, order, adapt=adapt)
+        assert got.tolist() == pytest.approx(expected[adapt], rel=1e-12)
+    assert expected[True] != pytest.approx(expected[False])
+
+
+def test_the_labs_dynamic_evaluation_scores_each_window_then_takes_one_sgd_step_on_it():
+    """Window k is scored by the parameters after k - 1 steps, each step lr × the gradient of
+    the mean loss of the window before, the state carried; the caller's parameters stay."""
+    (network_log_probs,) = lab_globals(*lab_functions('network_log_probs'))
+    V, H, lr, indices = 6, 5, 0.7, [0, 3, 1, 4, 2, 5, 5, 1, 0, 2, 3]
+    mx.random.seed(3)
+    params = [p * 30 for p in d2l.get_params(V, H, CPU)]  # large enough to learn from
+    kept = [p.asnumpy() for p in params]
+    cell = d2l.rnn
+    static = network_log_probs(cell, params, d2l.init_rnn_state, H, V, CPU, indices, 4)
+    adapted = network_log_probs(cell, params, d2l.init_rnn_state, H, V, CPU, indices, 4, lr)
+    assert [p.asnumpy().tolist() for p in params] == [p.tolist() for p in kept]
+    expected, state = [], d2l.init_rnn_state(1, H, CPU)
+    current = [nd.array(p) for p in kept]
+    for X, Y in d2l.data_iter_consecutive(indices, 1, 4, CPU):
+        for p in current:
+            p.attach_grad()
+        with autograd.record():
+            outputs, state = cell(d2l.to_onehot(X, V), state, current)
+            loss = d2l.sequence_loss(outputs, Y)
+        log_softmax = nd.log_softmax(nd.concat(*outputs, dim=0)).asnumpy()
+        expected += log_softmax[np.arange(len(Y[0])), Y[0].asnumpy().astype(int)].tolist()
+        loss.backward()
+        current = [p - lr * p.grad for p in current]
+        state = tuple(s.detach() for s in state)
+    assert len(static) == len(adapted) == 8
+    assert adapted.tolist() == pytest.approx(expected, abs=1e-5)
+    assert adapted[:4].tolist() == pytest.approx(static[:4].tolist(), abs=1e-6)
+    assert np.abs(adapted[4:] - static[4:]).max() > 1e-3
+
+
+def test_the_labs_label_smoothing_is_the_smoothed_cross_entropy():
+    (smoothed_loss,) = lab_globals(*lab_functions('smoothed_loss'))
+    logits = np.random.RandomState(0).randn(6, 5)  # 3 steps of a batch of 2
+    Y = np.array([[1, 4, 0], [2, 2, 3]])
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    targets = Y.T.reshape(-1)
+    for a in (0, 0.1, 0.3):
+        want = np.mean([-(1 - a) * log_p[i, y] - a * log_p[i].mean()
+                        for i, y in enumerate(targets)])
+        got = smoothed_loss(list(nd.array(logits).split(3, axis=0)), nd.array(Y), a).asscalar()
+        assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_the_labs_recipe_adds_the_last_and_last_two_characters_tables():
+    """With the network's weights at zero, the logits are A[x_t] + B[row of (x_{t-1}, x_t)]:
+    a pair seen once shares the last row, and the character before a window is carried."""
+    pair_contexts, get_recipe_params, init_recipe_state, recipe_cell = lab_globals(
+        *lab_functions('pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell'))
+    V, train = 4, [0, 1, 2, 0, 1, 2, 3, 3, 1]
+    pair_rows, n_pairs = pair_contexts(train, V)
+    assert n_pairs == 3  # (0, 1) and (1, 2) twice, and the shared row
+    rows = {(a, b): int(pair_rows[a * V + b].asscalar()) for a in range(V) for b in range(V)}
+    assert (rows[0, 1], rows[1, 2]) == (0, 1) and set(rows.values()) == {0, 1, 2}
+    params = get_recipe_params(V, n_pairs, CPU, np.ones(V), embed=3, hiddens=2)
+    rng = np.random.RandomState(1)
+    for p in params[:-3]:
+        p[:] = 0
+    params[-3][:] = 0  # b_q
+    A, B = rng.randn(V, V), rng.randn(n_pairs, V)
+    params[-2][:], params[-1][:] = A, B
+    cell = recipe_cell(pair_rows)
+    state = init_recipe_state(2, 2, CPU)
+    X = np.array([[0, 1, 2], [3, 0, 1]])
+    last = np.zeros(2, dtype=int)  # index 0 before the first character
+    for window in (X, X[:, ::-1]):
+        outputs, state = cell(d2l.to_onehot(nd.array(window), V), state, params)
+        for t, O in enumerate(outputs):
+            before = window[:, t - 1] if t else last
+            want = [A[x] + B[rows[b, x]] for b, x in zip(before, window[:, t])]
+            assert O.asnumpy() == pytest.approx(np.array(want), abs=1e-6)
+        last = window[:, -1]
+
+
+def test_the_labs_repeats_count_earlier_ngrams_in_the_text_and_before_it():
+    (repeats,) = lab_globals(*lab_functions('repeats'))
+    # the 2-grams of 'abab': ab, ba, ab (the third met in itself); before 'xba' holds ba
+    assert repeats('abab', 2, 'xba') == (1 / 3, 1 / 3)
+    assert repeats('abcd', 2, '') == (0, 0)
