@@ -1646,11 +1646,14 @@ def test_the_labs_dynamic_evaluation_scores_each_window_then_takes_one_sgd_step_
     """Window k is scored by the parameters after k - 1 steps, each step lr × the gradient of
     the mean loss of the window before, the state carried; the caller's parameters stay."""
     (network_log_probs,) = lab_globals(*lab_functions('network_log_probs'))
+
+    def cell(inputs, state, params):  # dropout only while training
+        return d2l.rnn(inputs, state, params, drop_probs=(0.5, 0.5))
+
     V, H, lr, indices = 6, 5, 0.7, [0, 3, 1, 4, 2, 5, 5, 1, 0, 2, 3]
     mx.random.seed(3)
     params = [p * 30 for p in d2l.get_params(V, H, CPU)]  # large enough to learn from
     kept = [p.asnumpy() for p in params]
-    cell = d2l.rnn
     static = network_log_probs(cell, params, d2l.init_rnn_state, H, V, CPU, indices, 4)
     adapted = network_log_probs(cell, params, d2l.init_rnn_state, H, V, CPU, indices, 4, lr)
     assert [p.asnumpy().tolist() for p in params] == [p.tolist() for p in kept]
@@ -1660,7 +1663,7 @@ def test_the_labs_dynamic_evaluation_scores_each_window_then_takes_one_sgd_step_
         for p in current:
             p.attach_grad()
         with autograd.record():
-            outputs, state = cell(d2l.to_onehot(X, V), state, current)
+            outputs, state = d2l.rnn(d2l.to_onehot(X, V), state, current)
             loss = d2l.sequence_loss(outputs, Y)
         log_softmax = nd.log_softmax(nd.concat(*outputs, dim=0)).asnumpy()
         expected += log_softmax[np.arange(len(Y[0])), Y[0].asnumpy().astype(int)].tolist()
@@ -1698,6 +1701,8 @@ def test_the_labs_recipe_adds_the_last_and_last_two_characters_tables():
     rows = {(a, b): int(pair_rows[a * V + b].asscalar()) for a in range(V) for b in range(V)}
     assert (rows[0, 1], rows[1, 2]) == (0, 1) and set(rows.values()) == {0, 1, 2}
     params = get_recipe_params(V, n_pairs, CPU, np.ones(V), embed=3, hiddens=2)
+    assert [(p.shape, p.grad is not None) for p in params[-2:]] == [((V, V), True),
+                                                                     ((n_pairs, V), True)]
     rng = np.random.RandomState(1)
     for p in params[:-3]:
         p[:] = 0
@@ -1706,9 +1711,8 @@ def test_the_labs_recipe_adds_the_last_and_last_two_characters_tables():
     params[-2][:], params[-1][:] = A, B
     cell = recipe_cell(pair_rows)
     state = init_recipe_state(2, 2, CPU)
-    X = np.array([[0, 1, 2], [3, 0, 1]])
     last = np.zeros(2, dtype=int)  # index 0 before the first character
-    for window in (X, X[:, ::-1]):
+    for window in (np.array([[1, 2, 0], [3, 0, 1]]), np.array([[1, 2, 3], [2, 0, 1]])):
         outputs, state = cell(d2l.to_onehot(nd.array(window), V), state, params)
         for t, O in enumerate(outputs):
             before = window[:, t - 1] if t else last
@@ -1722,3 +1726,70 @@ def test_the_labs_repeats_count_earlier_ngrams_in_the_text_and_before_it():
     # the 2-grams of 'abab': ab, ba, ab (the third met in itself); before 'xba' holds ba
     assert repeats('abab', 2, 'xba') == (1 / 3, 1 / 3)
     assert repeats('abcd', 2, '') == (0, 0)
+
+
+def test_the_labs_floor_mixes_the_softmax_with_the_uniform():
+    (floored,) = lab_globals(*lab_functions('floored'))
+    logits = np.random.RandomState(2).randn(3, 4) * 5
+
+    def cell(inputs, state, params):
+        return [nd.array(logits)], state
+
+    outputs, _ = floored(cell, 0.2)(None, (), None)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.exp(outputs[0].asnumpy()) == pytest.approx(0.8 * p + 0.2 / 4, rel=1e-5)
+
+
+def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_the_tables():
+    """One epoch of one minibatch from the random offset: the network by the book's Adam on
+    gradients clipped at 0.25, the tables by plain SGD at lr 30, unclipped."""
+    pair_contexts, get_recipe_params, init_recipe_state, recipe_cell, smoothed_loss, \
+        train_recipe = lab_globals(*lab_functions(
+            'pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell',
+            'smoothed_loss', 'train_recipe'))
+    V, text = 5, [0, 1, 2, 3, 4, 0, 1, 2, 4, 3, 1, 0, 2, 3]
+    train_recipe.__globals__['vocab_size'] = V
+    pair_rows, n_pairs = pair_contexts(text, V)
+    cell = recipe_cell(pair_rows, (0, 0, 0, 0))
+    mx.random.seed(0)
+    params = get_recipe_params(V, n_pairs, CPU, np.arange(1, V + 1), embed=3, hiddens=2)
+    before = [p.copy() for p in params]
+    random.seed(5)
+    offset = random.randrange(6)
+    assert len(text) - offset - 1 < 2 * 6  # one window
+    random.seed(5)
+    train_recipe(cell, params, text, 1, 0.1, batch_size=1, num_steps=6, hiddens=2)
+    X = nd.array([text[offset:offset + 6]])
+    Y = nd.array([text[offset + 1:offset + 7]])
+    for p in before:
+        p.attach_grad()
+    with autograd.record():
+        outputs, _ = cell(d2l.to_onehot(X, V), init_recipe_state(1, 2, CPU), before)
+        loss = smoothed_loss(outputs, Y, 0.1)
+    loss.backward()
+    grads = [p.grad.asnumpy() for p in before]
+    norm = math.sqrt(sum((g ** 2).sum() for g in grads[:-2]))
+    assert norm > 0.25  # the clipping matters
+    for p, g, q in zip(before[:-2], grads[:-2], params[:-2]):
+        g = g * 0.25 / norm
+        v, s = 0.1 * g, 0.001 * g ** 2
+        step = 2e-3 * (v / 0.1) / (np.sqrt(s / 0.001) + 1e-6)
+        assert q.asnumpy() == pytest.approx(p.asnumpy() - step, abs=1e-6)
+    for p, g, q in zip(before[-2:], grads[-2:], params[-2:]):
+        assert np.abs(g).max() > 0
+        assert q.asnumpy() == pytest.approx(p.asnumpy() - 30 * g, abs=1e-5)
+
+
+def test_the_labs_recipe_starts_from_scaled_weights_a_remembering_forget_gate_and_unigrams():
+    (get_recipe_params,) = lab_globals(*lab_functions('get_recipe_params'))
+    mx.random.seed(0)
+    unigram = np.arange(1, 51)
+    params = get_recipe_params(50, 3, CPU, unigram, embed=200, hiddens=100)
+    E, W_xi, W_hi, b_i, W_xf, W_hf, b_f = params[:7]
+    assert E.shape == (50, 200) and W_xi.shape == (200, 100) and W_hi.shape == (100, 100)
+    assert W_xi.asnumpy().std() == pytest.approx(1 / math.sqrt(200), rel=0.05)
+    assert W_hi.asnumpy().std() == pytest.approx(1 / math.sqrt(100), rel=0.05)
+    assert (b_f.asnumpy() == 1).all() and (b_i.asnumpy() == 0).all()
+    P, b_q = params[13:15]
+    assert P.shape == (100, 200)
+    assert b_q.asnumpy() == pytest.approx(np.log(unigram / unigram.sum()), rel=1e-5)
