@@ -1701,8 +1701,8 @@ def test_the_labs_recipe_adds_the_last_and_last_two_characters_tables():
     rows = {(a, b): int(pair_rows[a * V + b].asscalar()) for a in range(V) for b in range(V)}
     assert (rows[0, 1], rows[1, 2]) == (0, 1) and set(rows.values()) == {0, 1, 2}
     params = get_recipe_params(V, n_pairs, CPU, np.ones(V), embed=3, hiddens=2)
-    assert [(p.shape, p.grad is not None) for p in params[-2:]] == [((V, V), True),
-                                                                     ((n_pairs, V), True)]
+    tables = [(p.shape, p.grad is not None) for p in params[-2:]]
+    assert tables == [((V, V), True), ((n_pairs, V), True)]
     rng = np.random.RandomState(1)
     for p in params[:-3]:
         p[:] = 0
