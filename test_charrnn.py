@@ -1546,7 +1546,7 @@ def test_of_two_checkpoints_saved_at_once_one_wins_whole(tmp_path, monkeypatch):
 def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
     """docs/lab.ipynb from a clean kernel (nbclient, ipykernel), its settings cell made small:
     no error; the picture a PNG redrawn in place and written to a file; the count model, the
-    checkpoint and the mixture computed."""
+    checkpoint, the mixture, the second recipe and the adaptive models computed."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -1578,6 +1578,10 @@ def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
     assert (tmp_path / 'best.npz').exists()
     assert re.search(r'5-gram count model, held out: \d+\.\d', streams)
     assert re.search(r'0\.3 network \+ 0\.7 count model: \d+\.\d', streams)
+    for line in ['recipe held-out perplexity', 'adaptive count model, held out',
+                 'adaptive network, held out']:  # once each, for a script to read
+        assert len(re.findall(r'^%s: \d+\.\d$' % line, streams, re.M)) == 1
+    assert (tmp_path / 'repeat.png').read_bytes().startswith(b'\x89PNG')
 
 
 def lab_globals(*functions):

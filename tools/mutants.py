@@ -1,4 +1,5 @@
-"""One-line edits of charrnn.py that change what it computes: the test suite must fail on each.
+"""One-line edits of charrnn.py and of the lab's functions (docs/lab.ipynb) that change what they
+compute: the test suite must fail on each.
 
 usage, from the project's root:  python tools/mutants.py [NAME ...]
 Each edit is made in a copy of the project in a new temporary folder, where the suite runs with
@@ -6,8 +7,9 @@ Each edit is made in a copy of the project in a new temporary folder, where the 
 the lab's notebook, are left out). The suite runs once unedited first: if it fails there, nothing
 is counted. Prints each edit as caught (with the test that failed first) or MISSED, then the
 count; the exit status is the number missed. NAME runs only the edits whose name contains it.
-About 20 minutes for all of them on 2 cores.
+About 25 minutes for all of them on 2 cores.
 """
+import json
 import pathlib
 import re
 import shutil
@@ -298,19 +300,76 @@ EDITS = {
         'if KeyboardInterrupt in (type(e),):'),
 }
 
+# the same, of the text of one code cell of docs/lab.ipynb
+LAB_EDITS = {
+    'lab: counted before scored': (
+        '        if j in scored:\n            log_probs.append(math.log(prob(text[j], context)))\n'
+        '        if adapt:\n            count(text[j], context)',
+        '        if adapt:\n            count(text[j], context)\n'
+        '        if j in scored:\n            log_probs.append(math.log(prob(text[j], context)))'),
+    "lab: a context's kinds counted again": (
+        'types[k][gram[:-1]] += not counts[k][gram]', 'types[k][gram[:-1]] += 1'),
+    'lab: lower orders count every n-gram': (
+        'if len(text) == k or text[-k - 1:] in seen:', 'if len(text) == k:'),
+    'lab: unigram add-0.5 over one character': (
+        "(totals[1][''] + 0.5 * vocab_size)", "(totals[1][''] + 0.5)"),
+    'lab: dynamic step divided by 35': (
+        '            d2l.sgd(params, lr, 1)\n            state',
+        '            d2l.sgd(params, lr, 35)\n            state'),
+    "lab: dynamic evaluation edits the caller's model": (
+        '        params = [p.copy() for p in params]\n', ''),
+    'lab: dynamic evaluation with dropout': (
+        'with autograd.record(train_mode=False):', 'with autograd.record():'),
+    'lab: the carried last character': (
+        'before = nd.concat(last, X[:-batch], dim=0)',
+        'before = nd.concat(X[:batch], X[:-batch], dim=0)'),
+    'lab: the first character carried': ('(H, C, X[-batch:])', '(H, C, X[:batch])'),
+    'lab: pairs seen more than twice': ('if n >= min_count', 'if n > min_count'),
+    'lab: smoothing over the sum': (
+        '- smoothing * log_p.mean(axis=1)', '- smoothing * log_p.sum(axis=1)'),
+    "lab: the target's share whole": ('(1 - smoothing) * nll', 'nll'),
+    'lab: an n-gram met before itself': (
+        '        itself += gram in earlier\n',
+        '        earlier.add(gram)\n        itself += gram in earlier\n'),
+    'lab: the floor not divided by V': ('+ eps / V', '+ eps'),
+    'lab: tables at half the rate': (
+        'd2l.sgd(tables, table_lr, 1)', 'd2l.sgd(tables, table_lr, 2)'),
+    'lab: tables clipped': (
+        'd2l.grad_clipping(network, clip, ctx)', 'd2l.grad_clipping(params, clip, ctx)'),
+    'lab: no random offset': (
+        'offset = random.randrange(num_steps)', 'offset = random.randrange(num_steps) * 0'),
+    'lab: bigram table of the character before': (
+        'nd.Embedding(X, A, V, V)', 'nd.Embedding(before, A, V, V)'),
+    'lab: weights scaled by fan-out': (
+        'p * (100 / math.sqrt(p.shape[0]))', 'p * (100 / math.sqrt(p.shape[1]))'),
+    "lab: the input gate's bias at 1": ('lstm[5][:] = 1', 'lstm[4][:] = 1'),
+}
 
-def run(name, old, new):
+
+def edited(path, old, new):
+    """path's text with old made new, once; in a notebook, within a code cell's text."""
+    text = path.read_text(encoding='utf-8')
+    if path.suffix != '.ipynb':
+        return text.replace(old, new) if text.count(old) == 1 else None
+    notebook = json.loads(text)
+    cells = [c for c in notebook['cells'] if old in ''.join(c['source'])]
+    if len(cells) != 1 or ''.join(cells[0]['source']).count(old) != 1:
+        return None
+    cells[0]['source'] = ''.join(cells[0]['source']).replace(old, new).splitlines(True)
+    return json.dumps(notebook, ensure_ascii=False)
+
+
+def run(name, old, new, where='charrnn.py'):
     """'caught by TEST' or 'MISSED'; the edit made in a copy of the project."""
-    source = (ROOT / 'charrnn.py').read_text(encoding='utf-8')
-    if old is None:  # no edit: the suite as it stands
-        old = new = source
-    elif source.count(old) != 1:
-        sys.exit('%s: %r is in charrnn.py %d times, not once' % (name, old, source.count(old)))
+    text = (ROOT / where).read_text(encoding='utf-8') if old is None else edited(ROOT / where,
+                                                                                 old, new)
+    if text is None:
+        sys.exit('%s: %r is not in %s once' % (name, old, where))
     with tempfile.TemporaryDirectory() as folder:
         copy = pathlib.Path(folder) / 'charrnn'
         shutil.copytree(ROOT, copy, symlinks=True,
                         ignore=shutil.ignore_patterns('.git', '.venv*', '__pycache__', '*.part'))
-        (copy / 'charrnn.py').write_text(source.replace(old, new), encoding='utf-8')
+        (copy / where).write_text(text, encoding='utf-8')
         p = subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-m', 'not slow',
                             '-p', 'no:cacheprovider'], cwd=copy, capture_output=True, text=True)
     failed = re.search(r'^FAILED (\S+)', p.stdout, re.M)
@@ -322,10 +381,11 @@ def run(name, old, new):
 if __name__ == '__main__':
     if run('no edit', None, None) != 'MISSED':  # a suite that fails already catches nothing
         sys.exit('the suite fails without an edit: fix that first')
-    chosen = [n for n in EDITS if not sys.argv[1:] or any(a in n for a in sys.argv[1:])]
+    edits = dict(EDITS, **{name: edit + ('docs/lab.ipynb',) for name, edit in LAB_EDITS.items()})
+    chosen = [n for n in edits if not sys.argv[1:] or any(a in n for a in sys.argv[1:])]
     missed = 0
     for name in chosen:
-        verdict = run(name, *EDITS[name])
+        verdict = run(name, *edits[name])
         missed += verdict == 'MISSED'
         print('%-40s %s' % (name, verdict), flush=True)
     print('%d of %d edits caught' % (len(chosen) - missed, len(chosen)))
