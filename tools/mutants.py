@@ -331,7 +331,8 @@ LAB_EDITS = {
     'lab: an n-gram met before itself': (
         '        itself += gram in earlier\n',
         '        earlier.add(gram)\n        itself += gram in earlier\n'),
-    'lab: the floor not divided by V': ('+ eps / V', '+ eps'),
+    'lab: the floor not divided by V': (
+        '(1 - eps) * nd.softmax(O) + eps / V', '(1 - eps) * nd.softmax(O) + eps'),
     'lab: tables at half the rate': (
         'd2l.sgd(tables, table_lr, 1)', 'd2l.sgd(tables, table_lr, 2)'),
     'lab: tables clipped': (
@@ -352,7 +353,8 @@ def edited(path, old, new):
     if path.suffix != '.ipynb':
         return text.replace(old, new) if text.count(old) == 1 else None
     notebook = json.loads(text)
-    cells = [c for c in notebook['cells'] if old in ''.join(c['source'])]
+    cells = [c for c in notebook['cells']
+             if c['cell_type'] == 'code' and old in ''.join(c['source'])]
     if len(cells) != 1 or ''.join(cells[0]['source']).count(old) != 1:
         return None
     cells[0]['source'] = ''.join(cells[0]['source']).replace(old, new).splitlines(True)
