@@ -1797,3 +1797,16 @@ def test_the_labs_recipe_starts_from_scaled_weights_a_remembering_forget_gate_an
     P, b_q = params[13:15]
     assert P.shape == (100, 200)
     assert b_q.asnumpy() == pytest.approx(np.log(unigram / unigram.sum()), rel=1e-5)
+
+
+def test_the_readme_quotes_the_numbers_of_the_labs_saved_run():
+    """The lab's three result lines, read as a script would from its saved outputs, are the
+    README's and held-out.md's numbers."""
+    saved = ''.join(o.get('text', '') if isinstance(o.get('text', ''), str)
+                    else ''.join(o['text']) for c in lab_cells() for o in c.get('outputs', []))
+    docs = [(HERE / name).read_text(encoding='utf-8')
+            for name in ['README.md', 'docs/held-out.md']]
+    for line in ['recipe held-out perplexity', 'adaptive count model, held out',
+                 'adaptive network, held out']:
+        (value,) = re.findall(r'^%s: (\d+\.\d)$' % line, saved, re.M)
+        assert all(value in doc for doc in docs), line

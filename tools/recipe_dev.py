@@ -1,0 +1,91 @@
+"""One setting of the lab's second recipe, trained and scored on the dev split only.
+
+    python tools/recipe_dev.py --smoothing 0.2 --epochs 60
+
+The lab's own functions (docs/lab.ipynb, read from its cells), on its split: the last tenth of
+the text held out and never read here; the last tenth of the rest is the dev text, the model
+trained on what comes before it. Prints the dev perplexity after each epoch, then the best
+epoch's with each output floor. The lab's table of tries on dev comes from these runs.
+"""
+import argparse
+import ast
+import collections
+import json
+import math
+import os
+import random
+import sys
+import time
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, HERE)
+import charrnn as d2l  # noqa: E402 (first of MXNet and numpy: it counts the free cores)
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import autograd, nd  # noqa: E402
+
+
+def lab_functions(names, namespace):
+    """The lab's functions of these names, defined in namespace as its cells write them."""
+    with open(os.path.join(HERE, 'docs', 'lab.ipynb'), encoding='utf-8') as f:
+        cells = [c for c in json.load(f)['cells'] if c['cell_type'] == 'code']
+    for cell in cells:
+        tree = ast.parse(''.join(cell['source']))
+        tree.body = [node for node in tree.body
+                     if isinstance(node, ast.FunctionDef) and node.name in names]
+        exec(compile(tree, 'lab.ipynb', 'exec'), namespace)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--smoothing', type=float, default=0.1, help='label smoothing α')
+    parser.add_argument('--epochs', type=int, default=40, help='epochs on the fit part')
+    parser.add_argument('--embed', type=int, default=200, help='size of the embedding E')
+    parser.add_argument('--hiddens', type=int, default=256, help='LSTM units')
+    parser.add_argument('--drop', type=float, nargs=4, default=[0.3, 0.5, 0.5, 0.6],
+                        help="dropout: E's rows, LSTM inputs, outputs, W_h* (DropConnect)")
+    parser.add_argument('--lr', type=float, default=2e-3, help="Adam's learning rate")
+    parser.add_argument('--seed', type=int, default=0, help='the seed of weights and order')
+    parser.add_argument('--corpus-chars', type=int, default=None, help='default: all of it')
+    parser.add_argument('--dynamic', type=float, nargs='*', default=[],
+                        help='learning rates of dynamic evaluation to try, with the floor 0.05')
+    args = parser.parse_args()
+    namespace = dict(collections=collections, math=math, np=np, nd=nd, d2l=d2l, mx=mx,
+                     autograd=autograd, ctx=d2l.ctx, random=random, time=time)
+    lab_functions({'pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell',
+                   'smoothed_loss', 'floored', 'train_recipe', 'network_log_probs'}, namespace)
+    corpus, _, _, vocab_size = d2l.load_data_jay_lyrics(None, args.corpus_chars)
+    namespace['vocab_size'] = vocab_size
+    train = corpus[:-(len(corpus) // 10)]
+    fit, dev = train[:-(len(train) // 10)], train[-(len(train) // 10):]
+    ns = argparse.Namespace(**namespace)
+    pair_rows, n_pairs = ns.pair_contexts(fit, vocab_size)
+    random.seed(args.seed)
+    mx.random.seed(args.seed)
+    params = ns.get_recipe_params(vocab_size, n_pairs, d2l.ctx,
+                                  np.bincount(fit, minlength=vocab_size) + 0.5, args.embed,
+                                  args.hiddens)
+    cell = ns.recipe_cell(pair_rows, tuple(args.drop))
+    best = [math.inf, 0, None]
+
+    def on_epoch(epoch, score):
+        print('epoch %d, dev perplexity %.1f' % (epoch, score), flush=True)
+        if score < best[0]:
+            best[:] = [score, epoch, [p.copy() for p in params]]
+
+    ns.train_recipe(cell, params, fit, args.epochs, args.smoothing, dev, on_epoch, lr=args.lr,
+                    hiddens=args.hiddens)
+    floors = ', '.join('%g: %.1f' % (eps, d2l.evaluate_perplexity(
+        ns.floored(cell, eps), best[2], ns.init_recipe_state, args.hiddens, vocab_size, d2l.ctx,
+        dev, 35)) for eps in (0.05, 0.1, 0.2))
+    print('%s: best dev perplexity %.1f at epoch %d; with a floor %s'
+          % (' '.join(sys.argv[1:]), best[0], best[1], floors))
+    for lr in args.dynamic:
+        log_probs = ns.network_log_probs(ns.floored(cell, 0.05), best[2], ns.init_recipe_state,
+                                         args.hiddens, vocab_size, d2l.ctx, dev, 35, lr)
+        print('dynamic evaluation at learning rate %g: dev perplexity %.1f'
+              % (lr, math.exp(-log_probs.mean())))
+
+
+if __name__ == '__main__':
+    main()
