@@ -1654,7 +1654,7 @@ def test_the_labs_dynamic_evaluation_scores_each_window_then_takes_one_sgd_step_
     def cell(inputs, state, params):  # dropout only while training
         return d2l.rnn(inputs, state, params, drop_probs=(0.5, 0.5))
 
-    V, H, lr, indices = 6, 5, 0.7, [0, 3, 1, 4, 2, 5, 5, 1, 0, 2, 3]
+    V, H, lr, indices = 6, 5, 0.7, [0, 3, 1, 4, 2, 5, 5, 1, 0, 2, 3, 4, 1]
     mx.random.seed(3)
     params = [p * 30 for p in d2l.get_params(V, H, CPU)]  # large enough to learn from
     kept = [p.asnumpy() for p in params]
@@ -1674,7 +1674,7 @@ def test_the_labs_dynamic_evaluation_scores_each_window_then_takes_one_sgd_step_
         loss.backward()
         current = [p - lr * p.grad for p in current]
         state = tuple(s.detach() for s in state)
-    assert len(static) == len(adapted) == 8
+    assert len(static) == len(adapted) == 12  # three windows: the second step counts too
     assert adapted.tolist() == pytest.approx(expected, abs=1e-5)
     assert adapted[:4].tolist() == pytest.approx(static[:4].tolist(), abs=1e-6)
     assert np.abs(adapted[4:] - static[4:]).max() > 1e-3
@@ -1762,7 +1762,11 @@ def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_th
     offset = random.randrange(6)
     assert len(text) - offset - 1 < 2 * 6  # one window
     random.seed(5)
-    train_recipe(cell, params, text, 1, 0.1, batch_size=1, num_steps=6, hiddens=2)
+    dev, scores = [i % V for i in range(0, 3 * 40, 3)], []
+    train_recipe(cell, params, text, 1, 0.1, dev, lambda *score: scores.append(score),
+                 batch_size=1, num_steps=6, hiddens=2)
+    assert scores == [(1, pytest.approx(d2l.evaluate_perplexity(
+        cell, params, init_recipe_state, 2, V, CPU, dev, 35), rel=1e-6))]
     X = nd.array([text[offset:offset + 6]])
     Y = nd.array([text[offset + 1:offset + 7]])
     for p in before:
@@ -1796,6 +1800,8 @@ def test_the_labs_recipe_starts_from_scaled_weights_a_remembering_forget_gate_an
     assert (b_f.asnumpy() == 1).all() and (b_i.asnumpy() == 0).all()
     P, b_q = params[13:15]
     assert P.shape == (100, 200)
+    assert E.asnumpy().std() == pytest.approx(0.1, rel=0.05)
+    assert P.asnumpy().std() == pytest.approx(1 / math.sqrt(100), rel=0.05)
     assert b_q.asnumpy() == pytest.approx(np.log(unigram / unigram.sum()), rel=1e-5)
 
 

@@ -344,6 +344,16 @@ LAB_EDITS = {
     'lab: weights scaled by fan-out': (
         'p * (100 / math.sqrt(p.shape[0]))', 'p * (100 / math.sqrt(p.shape[1]))'),
     "lab: the input gate's bias at 1": ('lstm[5][:] = 1', 'lstm[4][:] = 1'),
+    'lab: dynamic evaluation through every window': (
+        '            state = tuple(s.detach() for s in state)\n    return np.concatenate',
+        '    return np.concatenate'),
+    'lab: the epoch chosen on the training text': (
+        'vocab_size,\n                                            ctx, dev, 35)',
+        'vocab_size,\n                                            ctx, indices, 35)'),
+    "lab: the projection scaled by E's size": (
+        'scale=1 / math.sqrt(hiddens)', 'scale=1 / math.sqrt(embed)'),
+    'lab: the embedding ten times larger': (
+        'E = nd.random.normal(scale=0.1,', 'E = nd.random.normal(scale=1.0,'),
 }
 
 

@@ -37,24 +37,31 @@ def lab_functions(names, namespace):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--smoothing', type=float, default=0.1, help='label smoothing α')
-    parser.add_argument('--epochs', type=int, default=40, help='epochs on the fit part')
-    parser.add_argument('--embed', type=int, default=200, help='size of the embedding E')
-    parser.add_argument('--hiddens', type=int, default=256, help='LSTM units')
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--smoothing', type=float, default=0.2,
+                        help='label smoothing α, 0 <= α < 1 (default 0.2, the lab\'s choice)')
+    parser.add_argument('--epochs', type=int, default=31,
+                        help='epochs on the fit part, at least 1 (default 31, the lab\'s)')
+    parser.add_argument('--embed', type=int, default=200, help='size of the embedding E (200)')
+    parser.add_argument('--hiddens', type=int, default=256, help='LSTM units (256)')
     parser.add_argument('--drop', type=float, nargs=4, default=[0.3, 0.5, 0.5, 0.6],
-                        help="dropout: E's rows, LSTM inputs, outputs, W_h* (DropConnect)")
-    parser.add_argument('--lr', type=float, default=2e-3, help="Adam's learning rate")
-    parser.add_argument('--seed', type=int, default=0, help='the seed of weights and order')
-    parser.add_argument('--corpus-chars', type=int, default=None, help='default: all of it')
+                        help="dropout: E's rows, LSTM inputs, outputs, W_h* (DropConnect); "
+                        'each 0 <= p < 1 (default 0.3 0.5 0.5 0.6)')
+    parser.add_argument('--lr', type=float, default=2e-3, help="Adam's learning rate (0.002)")
+    parser.add_argument('--seed', type=int, default=0, help='the seed of weights and order (0)')
+    parser.add_argument('--corpus-chars', type=int, default=0,
+                        help='characters of the lyrics used (default 0: all of them)')
     parser.add_argument('--dynamic', type=float, nargs='*', default=[],
                         help='learning rates of dynamic evaluation to try, with the floor 0.05')
     args = parser.parse_args()
+    if args.epochs < 1 or not 0 <= args.smoothing < 1 or not all(0 <= p < 1 for p in args.drop):
+        parser.error('--epochs must be at least 1, --smoothing and --drop in [0, 1)')
     namespace = dict(collections=collections, math=math, np=np, nd=nd, d2l=d2l, mx=mx,
                      autograd=autograd, ctx=d2l.ctx, random=random, time=time)
     lab_functions({'pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell',
                    'smoothed_loss', 'floored', 'train_recipe', 'network_log_probs'}, namespace)
-    corpus, _, _, vocab_size = d2l.load_data_jay_lyrics(None, args.corpus_chars)
+    corpus, _, _, vocab_size = d2l.load_data_jay_lyrics(None, args.corpus_chars or None)
     namespace['vocab_size'] = vocab_size
     train = corpus[:-(len(corpus) // 10)]
     fit, dev = train[:-(len(train) // 10)], train[-(len(train) // 10):]
