@@ -344,9 +344,6 @@ LAB_EDITS = {
     'lab: weights scaled by fan-out': (
         'p * (100 / math.sqrt(p.shape[0]))', 'p * (100 / math.sqrt(p.shape[1]))'),
     "lab: the input gate's bias at 1": ('lstm[5][:] = 1', 'lstm[4][:] = 1'),
-    'lab: dynamic evaluation through every window': (
-        '            state = tuple(s.detach() for s in state)\n    return np.concatenate',
-        '    return np.concatenate'),
     'lab: the epoch chosen on the training text': (
         'vocab_size,\n                                            ctx, dev, 35)',
         'vocab_size,\n                                            ctx, indices, 35)'),
