@@ -76,12 +76,13 @@ ctx = try_gpu()
 DATA_URL = 'https://github.com/d2l-ai/d2l-zh/raw/v1/data/jaychou_lyrics.txt.zip'
 DATA_SHA1 = '9529987e701a4f37048ab778270a5dde9a762a0b'
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jaychou_lyrics.txt.zip')
+LINE_BREAKS = dict.fromkeys(map(ord, '\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029'), ' ')  # splitlines()'s
 
 
 def load_data_jay_lyrics(path=None, num_chars=10000):
     """(corpus_indices, char_to_idx, idx_to_char, vocab_size) of the first num_chars characters
-    (None: all) of a UTF-8 .txt or of the first .txt in a .zip, each line break a space; path
-    None: the lyrics beside this file, downloaded if absent. The vocabulary is sorted."""
+    (None or 0: all) of a UTF-8 .txt or of the first .txt in a .zip, each line break a space;
+    path None: the lyrics beside this file, downloaded if absent. The vocabulary is sorted."""
     if path is None:
         path = DATA_PATH if os.path.exists(DATA_PATH) else download()
     try:
@@ -89,19 +90,19 @@ def load_data_jay_lyrics(path=None, num_chars=10000):
             with zipfile.ZipFile(path) as z:
                 names = [n for n in z.namelist() if n.lower().endswith('.txt')]
                 if not names:
-                    raise ValueError('%s holds no .txt' % path)
+                    raise ValueError('%r holds no .txt' % str(path))
                 raw = z.read(names[0])
         else:
             raw = pathlib.Path(path).read_bytes()
         text = raw.decode('utf-8-sig')  # a byte-order mark is not a character of the text
     except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
             UnicodeDecodeError) as e:  # corrupt, encrypted, Deflate64, ...
-        raise ValueError('%s is not a UTF-8 .txt, or a .zip holding one (%s)' % (
-            path, str(e) or type(e).__name__)) from None  # an EOFError says nothing
-    text = text.replace('\r\n', '\n').replace('\r', '\n').replace('\n', ' ')[:num_chars]
+        raise ValueError('%r is not a UTF-8 .txt, or a .zip holding one (%s)' % (
+            str(path), str(e) or type(e).__name__)) from None  # an EOFError says nothing
+    text = text.replace('\r\n', '\n').translate(LINE_BREAKS)[:num_chars or None]
     if not text.strip():
-        raise ValueError('%s: no text in %s, only spaces and line breaks or nothing' % (
-            path, 'its first %d characters' % num_chars if num_chars else 'it'))
+        raise ValueError('%r: no text in %s, only spaces and line breaks or nothing' % (
+            str(path), 'its first %d characters' % num_chars if num_chars else 'it'))
     idx_to_char = sorted(set(text))  # the book's list(set(text)) changes order from run to run
     char_to_idx = {c: i for i, c in enumerate(idx_to_char)}
     return [char_to_idx[c] for c in text], char_to_idx, idx_to_char, len(idx_to_char)
@@ -113,8 +114,8 @@ def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
     try:
         data = urllib.request.urlopen(url, timeout=60).read()
     except Exception as e:  # offline, refused, cut short (IncompleteRead), ...
-        raise FileNotFoundError('%s is missing and could not be downloaded from %s (%s): copy '
-                                'it there, or pass --data PATH' % (path, url, e)) from None
+        raise FileNotFoundError('%r is missing and could not be downloaded from %s (%s): copy '
+                                'it there, or pass --data PATH' % (str(path), url, e)) from None
     if hashlib.sha1(data).hexdigest() != sha1:
         raise ValueError('%s does not have the SHA-1 %s: not kept' % (url, sha1))
     pathlib.Path(str(path) + '.part').write_bytes(data)  # whole or not at all: then renamed
@@ -303,14 +304,16 @@ def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ct
         outputs, state = rnn(to_onehot(X, vocab_size), state, params)
         loss_sum += sequence_loss(outputs, Y)
     mean_loss = loss_sum.asscalar() / windows
-    return math.exp(mean_loss) if mean_loss < 709 else math.inf
+    return math.inf if mean_loss >= 709 else math.exp(mean_loss)  # NaN stays NaN
 
 
 def sgd(params, lr, batch_size, wd=0):
-    """p <- p - lr (grad / batch_size + wd p), wd weight decay (权重衰减): one operator for all."""
-    n = len(params)
-    nd.multi_sgd_update(*[a for p in params for a in (p, p.grad)], lrs=[lr] * n, wds=[wd] * n,
-                        rescale_grad=1 / batch_size, num_weights=n, out=params)
+    """p <- p - lr (grad / batch_size + wd p), wd weight decay (权重衰减): one operator a group."""
+    for i in range(0, len(params), 60):  # the most that multi_sgd_update takes
+        group = params[i:i + 60]
+        n = len(group)
+        nd.multi_sgd_update(*[a for p in group for a in (p, p.grad)], lrs=[lr] * n, wds=[wd] * n,
+                            rescale_grad=1 / batch_size, num_weights=n, out=group)
 
 
 def init_adam_states(params):
@@ -375,9 +378,14 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                 sgd(params, lr, 1, weight_decay)  # the loss is a mean already
             loss_sum += loss
         mean_loss = loss_sum.asscalar() / (t + 1)  # the epoch's one wait for the device
+        if epoch == num_epochs:  # each loss is taken before its step: the last step's, on its batch
+            zero = init_rnn_state(batch_size, num_hiddens, ctx)
+            after = sequence_loss(rnn(to_onehot(X, vocab_size), zero, params)[0], Y).asscalar()
+            mean_loss = mean_loss if after < 700 else after
         if not mean_loss < 700:  # NaN, or a perplexity past float range: training diverged
-            raise FloatingPointError('the loss became %g in epoch %d: lower the learning rate '
-                                     '(%g) or θ (%g)' % (mean_loss, epoch, lr, clipping_theta))
+            raise FloatingPointError(
+                'the loss became %g in epoch %d: lower the learning rate (%g), θ (%g) or the '
+                'weight decay (%g)' % (mean_loss, epoch, lr, clipping_theta, weight_decay))
         history['train'].append(math.exp(mean_loss))
         if epoch % pred_period and epoch < num_epochs:
             continue
@@ -395,8 +403,10 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
         for prefix in prefixes:  # and the longest stretch copied, spaces (line breaks) aside
             written = predict_rnn(prefix, pred_len, rnn, params, init_rnn_state, num_hiddens,
                                   vocab_size, ctx, idx_to_char, char_to_idx, temperature)
-            copied = longest_copy(written[len(prefix):].replace(' ', ''), text)
-            print(' - %s  [copied %d/%d]' % (written, len(copied), pred_len), flush=True)
+            new = written[len(prefix):]
+            copied = longest_copy(new.replace(' ', ''), text)
+            shown = prefix + '(%d line breaks)' % len(new) if new.isspace() else written
+            print(' - %s  [copied %d/%d]' % (shown, len(copied), pred_len), flush=True)
     return params
 
 
@@ -435,11 +445,11 @@ def parse_args(argv=None):
             p.error('--%s must be 1 or more' % name.replace('_', '-'))
     for bad, message in [
             (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
-            (not all(x is None or np.finfo(np.float32).tiny <= x < math.inf
-                     for x in [args.lr, args.clip]),  # float32 rounds a smaller one to 0
-             "--lr and --clip must be finite and at least 1.1755e-38, float32's least normal"),
-            (not (0 <= args.temperature < math.inf and 0 <= args.weight_decay < math.inf),
-             '--temperature and --weight-decay must be 0 or more, and finite'),
+            (not all(x is None or np.finfo(np.float32).tiny <= x <= np.finfo(np.float32).max
+                     for x in [args.lr, args.clip, args.weight_decay or None]),  # float32's range
+             "--lr, --clip and --weight-decay (but 0) must be from 1.1755e-38 to 3.4028e+38, "
+             "float32's least normal and largest"),
+            (not 0 <= args.temperature < math.inf, '--temperature must be 0 or more, and finite'),
             (not (0 <= args.val_frac < 1 and 0 <= args.dropout < 1),
              '--val-frac and --dropout must be at least 0 and below 1'),
             (args.hiddens ** 2 >= 2 ** 31, '--hiddens is too large: W_hh would hold 2³¹ numbers '
@@ -457,8 +467,7 @@ def main(argv=None):
         if args.seed is not None:  # random: the windows' order; MXNet: weights, dropout, draws
             random.seed(args.seed)
             mx.random.seed(args.seed)
-        corpus, char_to_idx, idx_to_char, V = load_data_jay_lyrics(args.data,
-                                                                   args.corpus_chars or None)
+        corpus, char_to_idx, idx_to_char, V = load_data_jay_lyrics(args.data, args.corpus_chars)
         n_val = int(len(corpus) * args.val_frac)
         train, val = corpus[:len(corpus) - n_val], corpus[len(corpus) - n_val:]
         unknown = sorted(set(''.join(args.prefixes)) - set(char_to_idx))  # now, not at a report
@@ -472,10 +481,12 @@ def main(argv=None):
         cell = functools.partial(cell, drop_probs=(args.dropout, args.dropout), **keywords)
         print('%d characters to train on, vocabulary %d: %s of %d hidden units, %s' % (
             len(train), V, args.cell, args.hiddens, args.optimizer))
-        for sampler in ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]:
+        samplers = ['random', 'consecutive'] if args.sampler == 'both' else [args.sampler]
+        for i, sampler in enumerate(samplers, 1):
             params = get_params(V, args.hiddens, ctx)  # a new model for each
             adam_state = (init_adam_states(params), {'t': 1}) if args.optimizer == 'adam' else None
-            print('== %s sampling, %d epochs, on %s' % (sampler, args.epochs, ctx), flush=True)
+            print('== %s sampling (%d of %d), %d epoch%s, on %s' % (
+                sampler, i, len(samplers), args.epochs, 's' * (args.epochs > 1), ctx), flush=True)
             train_and_predict_rnn(
                 cell, lambda: params, init_state, args.hiddens, V, ctx, train,
                 idx_to_char, char_to_idx, sampler == 'random', args.epochs, args.num_steps,

@@ -187,6 +187,20 @@ def test_sgd_steps_against_the_gradient():
     assert np.allclose(params[1].asnumpy(), 1 - 0.5 * np.arange(5) / 2)
 
 
+def test_sgd_takes_any_number_of_arrays_in_the_groups_mxnet_takes():
+    """multi_sgd_update takes at most 60 arrays (a 61st killed the process): 130 parameters of
+    a reader's own model each take p - lr (g / batch_size + wd p), as numpy computes it."""
+    rng = np.random.RandomState(0)
+    values, grads = rng.randn(130, 3), rng.randn(130, 3)
+    params = [nd.array(v) for v in values]
+    for p, g in zip(params, grads):
+        p.attach_grad()
+        p.grad[:] = g
+    d2l.sgd(params, 0.5, 4, wd=0.1)
+    for p, v, g in zip(params, values, grads):
+        assert np.allclose(p.asnumpy(), v - 0.5 * (g / 4 + 0.1 * v), rtol=1e-5, atol=1e-6)
+
+
 def test_adam_follows_the_books_formulas_step_by_step():
     rng = np.random.RandomState(0)
     values = [rng.randn(3, 4), rng.randn(5)]
@@ -298,6 +312,16 @@ def test_text_file_whole_or_cut(corpus_txt):
     assert text_of(pathlib.Path(corpus_txt), None) == TEXT
 
 
+def test_every_line_break_that_python_knows_is_a_space_and_0_characters_is_all(tmp_path):
+    """Each character at which str.splitlines() splits (U+2028, U+0085, \\v, \\f, ...) is a
+    space, \\r\\n one space; 0 characters means all of them, as --corpus-chars 0 does."""
+    breaks = [chr(i) for i in range(0x110000) if len(('a%sb' % chr(i)).splitlines()) == 2]
+    text = 'x'.join(breaks) + '\r\ny'
+    (tmp_path / 'breaks.txt').write_text(text, encoding='utf-8')
+    assert text_of(tmp_path / 'breaks.txt', 0) == 'x'.join(' ' * len(breaks)) + ' y'
+    assert len(breaks) == 10  # \n \r \v \f \x1c \x1d \x1e \x85 \u2028 \u2029
+
+
 def test_line_breaks_of_any_system_a_byte_order_mark_and_zips_by_any_case(tmp_path):
     texts = {'unix.zip': 'ab\ncd\n', 'windows.ZIP': 'ab\r\ncd\r\n', 'mac.zip': '\ufeffab\rcd\r'}
     for name, text in texts.items():
@@ -350,18 +374,18 @@ def test_an_empty_text_or_a_zip_without_a_txt_is_named_as_such(tmp_path):
     with zipfile.ZipFile(tmp_path / 'no-txt.zip', 'w') as z:
         z.writestr('notes.csv', TEXT.encode('utf-8'))
     for name in ['empty.txt', 'breaks.txt', 'empty.zip']:
-        with pytest.raises(ValueError, match='%s: no text in it, only spaces and line breaks or '
-                           'nothing$' % (tmp_path / name)):
+        with pytest.raises(ValueError, match="^'%s': no text in it, only spaces and line breaks "
+                           "or nothing$" % (tmp_path / name)):
             d2l.load_data_jay_lyrics(tmp_path / name, None)
     (tmp_path / 'late.txt').write_text('\n\n' + TEXT, encoding='utf-8')
-    with pytest.raises(ValueError, match='late.txt: no text in its first 2 characters'):
+    with pytest.raises(ValueError, match="late.txt': no text in its first 2 characters"):
         d2l.load_data_jay_lyrics(tmp_path / 'late.txt', 2)
-    with pytest.raises(ValueError, match='no-txt.zip holds no .txt$'):
+    with pytest.raises(ValueError, match="no-txt.zip' holds no .txt$"):
         text_of(tmp_path / 'no-txt.zip')
     code, out, err = cli('--data', str(tmp_path / 'breaks.txt'), *TINY)
     assert (code, out) == (1, '')
-    assert err == ('charrnn: error: %s: no text in its first 10000 characters, only spaces and '
-                   'line breaks or nothing\n' % (tmp_path / 'breaks.txt'))
+    assert err == ("charrnn: error: '%s': no text in its first 10000 characters, only spaces "
+                   "and line breaks or nothing\n" % (tmp_path / 'breaks.txt'))
 
 
 def test_a_zip_gives_its_first_txt(tmp_path):
@@ -742,12 +766,13 @@ def test_copies_count_the_characters_of_a_stretch_spaces_aside(capsys):
 
     corpus = [char_to_idx[c] for c in TEXT]
     params = d2l.get_params(V, 4, CPU)
-    for chars, copied in [(' ', 0), ('我想要你 我不想 我不要', 10)]:
+    for chars, shown, copied in [(' ', '分开(12 line breaks)', 0),
+                                 ('我想要你 我不想 我不要', '分开我想要你 我不想 我不要', 10)]:
         d2l.train_and_predict_rnn(writes(chars), lambda: params, d2l.init_rnn_state, 4, V, CPU,
                                   corpus, idx_to_char, char_to_idx, True, 1, 8, 0, 1, 4, 1, 12,
                                   ['分开'])
         line = [x for x in capsys.readouterr().out.splitlines() if x.startswith(' - ')][0]
-        assert line.endswith('  [copied %d/12]' % copied), line
+        assert line == ' - %s  [copied %d/12]' % (shown, copied)
 
 
 # ---------------------------------------------------------------- training
@@ -982,6 +1007,26 @@ def test_too_little_text_for_a_minibatch_and_a_diverging_loss_are_errors_naming_
         trained_tiny_model(epochs=3, lr=1e38, theta=1e38, batch_size=2, hiddens=8)
 
 
+def test_a_run_that_diverges_on_its_last_step_is_an_error_naming_what_to_lower():
+    """Each epoch's loss comes before each step: the last step's parameters are checked by the
+    loss on its batch. One minibatch an epoch, SGD at 1e30: that loss is NaN."""
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT], len(idx_to_char)
+    history = {}
+    with pytest.raises(FloatingPointError, match=r'^the loss became nan in epoch 1: lower the '
+                       r'learning rate \(1e\+30\), θ \(1e\+30\) or the weight decay \(0.5\)$'):
+        d2l.train_and_predict_rnn(d2l.rnn, d2l.get_params, d2l.init_rnn_state, 8, V, CPU, corpus,
+                                  idx_to_char, char_to_idx, True, 1, 8, 1e30, 1e30, 16, 1, 5, [],
+                                  history=history, weight_decay=0.5)
+    assert history['train'] == []
+    code, out, err = cli('--corpus-chars', '1300', '--val-frac', '0.05', '--hiddens', '8',
+                         '--epochs', '1', '--sampler', 'random', '--pred-len', '10',
+                         '--optimizer', 'adam', '--lr', '1e38', '--temperature', '0.8',
+                         '--seed', '1')
+    assert code == 1 and 'val perplexity' not in out
+    assert err.startswith('charrnn: error: the loss became nan in epoch 1') and err.count('\n') == 1
+
+
 def test_a_held_out_text_without_a_window_is_refused_before_training():
     idx_to_char, char_to_idx = tiny_vocab()
     corpus = [char_to_idx[c] for c in TEXT]
@@ -1029,6 +1074,9 @@ def test_a_held_out_loss_past_float_range_is_an_infinite_perplexity():
     params[-1][:] = nd.array(np.where(np.arange(V) == char_to_idx['我'], 1e4, -1e4))
     assert d2l.evaluate_perplexity(d2l.rnn, params, d2l.init_rnn_state, 8, V, CPU, corpus,
                                    8) == math.inf
+    params[-1][:] = math.nan  # a diverged model is not a large perplexity: NaN stays NaN
+    assert math.isnan(d2l.evaluate_perplexity(d2l.rnn, params, d2l.init_rnn_state, 8, V, CPU,
+                                              corpus, 8))
 
 
 def test_a_run_of_10_to_the_15_epochs_gives_its_eta_in_hours():
@@ -1224,6 +1272,17 @@ def test_help_explains_every_flag_with_its_default():
     assert 'lr × W of each parameter' in out  # biases too
 
 
+def test_each_samplers_header_says_which_of_how_many_and_one_epoch_is_singular(monkeypatch,
+                                                                               capsys):
+    monkeypatch.setattr(d2l, 'train_and_predict_rnn', lambda *a, **k: None)
+    d2l.main(['--hiddens', '8'])
+    d2l.main(['--hiddens', '8', '--epochs', '1', '--sampler', 'consecutive'])
+    headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith('==')]
+    assert headers == ['== random sampling (1 of 2), 1000 epochs, on %s' % d2l.ctx,
+                       '== consecutive sampling (2 of 2), 1000 epochs, on %s' % d2l.ctx,
+                       '== consecutive sampling (1 of 1), 1 epoch, on %s' % d2l.ctx]
+
+
 def test_the_default_run_is_the_notebooks(monkeypatch):
     args = d2l.parse_args([])
     assert (args.corpus_chars, args.cell, args.hiddens, args.activation, args.sampler) == (
@@ -1293,6 +1352,15 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(corpus_txt, args, message):
     assert text.startswith('charrnn: error: ') and message in text and '\n' not in text
 
 
+def test_a_file_name_with_a_line_break_stays_on_the_one_line_of_the_error(tmp_path):
+    for name in ['bad\nname.txt', 'bad\nname.zip']:
+        (tmp_path / name).write_bytes(b'\xff' if name.endswith('txt') else b'not a zip')
+        for path in [tmp_path / name, tmp_path / 'absent' / name]:
+            code, out, err = cli('--data', str(path), *TINY)
+            assert (code, out) == (1, '') and err.count('\n') == 1, err
+            assert repr(str(path)) in err
+
+
 def test_the_default_prefixes_are_named_when_the_text_lacks_them(tmp_path):
     path = tmp_path / 'english.txt'
     path.write_text('the cat sat on the mat ' * 20)
@@ -1311,6 +1379,8 @@ def test_the_default_prefixes_are_named_when_the_text_lacks_them(tmp_path):
     ['--corpus-chars', '-1'], ['--val-frac', '1'], ['--temperature', 'inf'],
     ['--weight-decay', 'inf'], ['--dropout', '-0.5'],
     ['--hiddens', '46341'], ['--hiddens', '3000000000'],  # W_hh: 46341² > 2³¹, MXNet's limit
+    ['--lr', '3.5e38'], ['--clip', '3.5e38'], ['--weight-decay', '3.5e38'],  # past float32's max
+    ['--weight-decay', '1e-50'],  # 0 in float32, where 0 was not asked for
 ])
 def test_malformed_flags_are_argparse_errors(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -1319,12 +1389,15 @@ def test_malformed_flags_are_argparse_errors(args, capsys):
     assert exit_info.value.code == 2 and 'error:' in err and args[0] in err.splitlines()[-1]
 
 
-def test_the_least_flags_that_float32_and_mxnet_take_are_accepted():
-    args = d2l.parse_args(['--lr', '1.1755e-38', '--clip', '1.1755e-38', '--hiddens', '46340'])
-    assert (args.lr, args.clip, args.hiddens) == (1.1755e-38, 1.1755e-38, 46340)
-    for flag in ['--lr', '--clip']:
-        with pytest.raises(SystemExit):
-            d2l.parse_args([flag, '1.175e-38'])  # float32's least normal is 1.17549e-38
+def test_the_least_and_largest_flags_that_float32_and_mxnet_take_are_accepted():
+    for flag in ['--lr', '--clip', '--weight-decay']:
+        for value in ['1.1755e-38', '3.4028e38']:  # float32: 1.17549e-38 to 3.40282e38
+            assert getattr(d2l.parse_args([flag, value]), flag[2:].replace('-', '_')) == float(
+                value)
+        for value in ['1.175e-38', '3.403e38']:
+            with pytest.raises(SystemExit):
+                d2l.parse_args([flag, value])
+    assert d2l.parse_args(['--hiddens', '46340', '--weight-decay', '0']).weight_decay == 0
 
 
 def test_a_corrupt_or_wrong_corpus_in_a_new_process_is_one_line(tmp_path):
