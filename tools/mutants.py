@@ -27,12 +27,18 @@ EDITS = {
     'corpus from the 2nd character': (
         '[char_to_idx[c] for c in text],',
         '[char_to_idx[c] for c in text[1:]],'),
-    'line breaks dropped': (
-        ".replace('\\n', ' ')[:num_chars]",
-        ".replace('\\n', '')[:num_chars]"),
+    'line breaks kept': (
+        ".translate(LINE_BREAKS)[",
+        "["),
+    'a line break of Python missed': (
+        "\\x1e\\x85",
+        "\\x1e"),
     'one character fewer': (
-        "' ')[:num_chars]",
-        "' ')[:num_chars and num_chars - 1]"),
+        "[:num_chars or None]",
+        "[:num_chars - 1 if num_chars else None]"),
+    '0 characters is none': (
+        "[:num_chars or None]",
+        "[:num_chars]"),
     'byte-order mark kept': (
         "raw.decode('utf-8-sig')",
         "raw.decode('utf-8')"),
@@ -201,7 +207,7 @@ EDITS = {
         'need = batch_size * num_steps + 1 if',
         'need = batch_size * num_steps if'),
     'trainer: copies count the prefix': (
-        "longest_copy(written[len(prefix):].replace(' ', ''), text)",
+        "longest_copy(new.replace(' ', ''), text)",
         "longest_copy(written.replace(' ', ''), text)"),
     'trainer: held-out window check': (
         'len(val_indices) <= num_steps',
@@ -222,8 +228,11 @@ EDITS = {
         "{'sgd': 0.01, 'adam': 1}",
         "{'sgd': 0.1, 'adam': 1}"),
     'flags: float32 zero accepted': (
-        'np.finfo(np.float32).tiny <= x < math.inf',
-        '0 < x < math.inf'),
+        'np.finfo(np.float32).tiny <= x <= np.finfo',
+        '0 < x <= np.finfo'),
+    "flags: past float32's largest": (
+        'x <= np.finfo(np.float32).max',
+        'x < math.inf'),
     'flags: temperature ignored': (
         'temperature=args.temperature',
         'temperature=0'),
@@ -277,9 +286,9 @@ EDITS = {
     'flags: infinite temperature': (
         '0 <= args.temperature < math.inf',
         '0 <= args.temperature'),
-    'flags: infinite weight decay': (
-        '0 <= args.weight_decay < math.inf',
-        '0 <= args.weight_decay'),
+    'flags: weight decay unchecked': (
+        'args.clip, args.weight_decay or None]',
+        'args.clip]'),
     'flags: negative dropout': (
         '0 <= args.dropout < 1',
         'args.dropout < 1'),
@@ -298,6 +307,24 @@ EDITS = {
     'interrupt: one that MXNet made a TypeError': (
         'if KeyboardInterrupt in (type(e), type(e.__context__)):',
         'if KeyboardInterrupt in (type(e),):'),
+    'sgd: the first group only': (
+        'range(0, len(params), 60)',
+        'range(0, 60, 60)'),
+    'trainer: the last step unchecked': (
+        'mean_loss = mean_loss if after < 700 else after',
+        'mean_loss = mean_loss'),
+    'perplexity: NaN as overflow': (
+        'return math.inf if mean_loss >= 709 else',
+        'return math.inf if not mean_loss < 709 else'),
+    'header: 1 epochs': (
+        "'s' * (args.epochs > 1)",
+        "'s'"),
+    'report: line breaks shown blank': (
+        'if new.isspace() else written',
+        'if not new else written'),
+    'messages: a name with a line break': (
+        "'%r is not a UTF-8",
+        "'%s is not a UTF-8"),
 }
 
 # the same, of the text of one code cell of docs/lab.ipynb
