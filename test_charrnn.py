@@ -271,6 +271,38 @@ def test_random_sampler_order_follows_the_seed():
     assert sorted(sum(order(1), [])) != sum(order(1), [])  # not in the text's order
 
 
+def books_data_iter_random(corpus_indices, batch_size, num_steps):
+    """d2l-zh v1's data_iter_random (d2lzh), transcribed in plain Python: lists for NDArrays."""
+    num_examples = (len(corpus_indices) - 1) // num_steps
+    epoch_size = num_examples // batch_size
+    example_indices = list(range(num_examples))
+    random.shuffle(example_indices)
+
+    def _data(pos):
+        return corpus_indices[pos:pos + num_steps]
+
+    for i in range(epoch_size):
+        i = i * batch_size
+        batch_indices = example_indices[i:i + batch_size]
+        yield ([_data(j * num_steps) for j in batch_indices],
+               [_data(j * num_steps + 1) for j in batch_indices])
+
+
+@pytest.mark.parametrize('seed, length, batch_size, num_steps', [
+    (0, 100, 3, 5), (1, 1000, 32, 35), (2, 96, 19, 5), (3, 500, 1, 7), (4, 2000, 7, 2)])
+def test_random_sampler_gives_the_books_batches_in_the_books_order_for_a_seed(
+        seed, length, batch_size, num_steps):
+    corpus = [(i * 37) % 101 for i in range(length)]  # values that are not positions
+    random.seed(seed)
+    ours = [(X.asnumpy().tolist(), Y.asnumpy().tolist())
+            for X, Y in d2l.data_iter_random(corpus, batch_size, num_steps)]
+    after = random.random()  # the same draws taken: the run goes on as the book's
+    random.seed(seed)
+    books = list(books_data_iter_random(corpus, batch_size, num_steps))
+    assert ours == books and len(books) == (length - 1) // num_steps // batch_size
+    assert after == random.random()
+
+
 def test_consecutive_sampler_at_an_exact_multiple_stops_where_a_target_is_missing():
     """96 characters in 4 rows of 24, windows of 6: the 4th window of a row would need a 25th
     character as its last target, so 3 batches; the last reads columns 12 to 17, targets to 18."""
