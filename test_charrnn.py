@@ -1,6 +1,7 @@
 """Tests for charrnn: small corpora made here, a few epochs each; the real corpus where named."""
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -1496,6 +1497,61 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (HERE / '.ci' / 'run').read_text(encoding='utf-8')
     command = [line for line in ci.splitlines() if 'pytest' in line and line[0] != '#'][0].strip()
     assert command in readme
+
+
+# ---------------------------------------------------------------- tools
+RECIPE_SMALL = ['--corpus-chars', '2889', '--epochs', '1', '--hiddens', '8', '--embed', '8']
+
+
+@pytest.fixture(scope='module')
+def recipe_dev():
+    return tool('recipe_dev')
+
+
+def tool(name):
+    """tools/NAME.py as a module; its main is not run."""
+    spec = importlib.util.spec_from_file_location(name, HERE / 'tools' / (name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('args', [
+    ['--hiddens', '0'], ['--embed', '0'], ['--epochs', '0'], ['--epochs', '1.5'],
+    ['--smoothing', '1'], ['--smoothing', '-0.1'], ['--smoothing', 'nan'],
+    ['--drop', '0', '0', '1', '0'], ['--drop', '0', 'nan', '0', '0'],
+    ['--drop', '-0.1', '0', '0', '0'], ['--drop', '0', '0', '0'],
+    ['--lr', '0'], ['--lr', '1.175e-38'], ['--lr', '3.5e38'], ['--lr', 'inf'], ['--lr', 'nan'],
+    ['--dynamic', '1', '-1'], ['--dynamic', '1e-50'], ['--dynamic', '3.5e38'], ['--dynamic', 'nan'],
+    ['--seed', 'x'], ['--corpus-chars', '-1'],
+    ['--corpus-chars', '2888'],  # 2340 to train on; a minibatch from offset 69 needs 2341
+    # 2³¹ numbers or more in W_h*, 46341², or in E, 2582 characters × 831714 (831713: fewer)
+    ['--hiddens', '46341'], ['--embed', '831714', '--corpus-chars', '0'],
+])
+def test_recipe_dev_refuses_a_bad_flag_in_one_line_with_status_2(recipe_dev, args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        recipe_dev.main(RECIPE_SMALL + args)  # small: a flag let through is a short run
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == '' and err.count('error:') == 1
+    last = err.splitlines(True)[-1]  # the usage above it, no traceback
+    assert re.match(r'\S+: error: ', last) and args[0] in last and last.endswith('\n')
+
+
+def test_recipe_dev_hiddens_0_in_a_new_process_is_usage_and_one_line():
+    p = subprocess.run([sys.executable, str(HERE / 'tools' / 'recipe_dev.py'), '--hiddens', '0'],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stdout == '' and p.stderr.startswith('usage: recipe_dev.py ')
+    assert p.stderr.splitlines(True)[-1] == 'recipe_dev.py: error: --hiddens must be 1 or more\n'
+
+
+def test_recipe_dev_takes_the_least_corpus_and_the_extreme_rates(recipe_dev, capsys):
+    recipe_dev.main(RECIPE_SMALL + ['--lr', '1.1755e-38', '--dynamic', '0', '3.4028e38'])
+    out = capsys.readouterr().out
+    assert 'best dev perplexity' in out and 'dynamic evaluation at learning rate 3.4028e+38' in out
+    with pytest.raises(SystemExit) as exit_info:  # a rate float32 takes, and the model diverges
+        recipe_dev.main(RECIPE_SMALL + ['--lr', '3.4028e38'])
+    assert exit_info.value.code == ('recipe_dev.py: error: the dev perplexity was inf after every '
+                                    'epoch: the model diverged; lower --lr (3.4028e+38)')
 
 
 # ---------------------------------------------------------------- the lab, in a notebook
