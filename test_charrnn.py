@@ -1554,6 +1554,81 @@ def test_recipe_dev_takes_the_least_corpus_and_the_extreme_rates(recipe_dev, cap
                                     'epoch: the model diverged; lower --lr (3.4028e+38)')
 
 
+@pytest.fixture(scope='module')
+def mutants():
+    return tool('mutants')
+
+
+@pytest.mark.parametrize('status, output, result', [
+    (0, '....  [100%]\n4 passed in 1.00s\n', ('passed', '')),
+    (1, 'FAILED test_charrnn.py::test_a[--cell gru - x] - AssertionError: assert 1 == ...\n'
+     '!!! stopping after 1 failures !!!\n1 failed, 3 passed in 1.00s\n',
+     ('failed', 'test_charrnn.py::test_a[--cell gru - x]')),
+    (1, 'FAILED test_charrnn.py::test_a\n', ('failed', 'test_charrnn.py::test_a')),
+    (1, 'ERROR test_charrnn.py::test_b - RuntimeError: x\n1 error in 1.00s\n',
+     ('an error outside the body of', 'test_charrnn.py::test_b')),
+    (1, 'ERROR test_charrnn.py\n!!! stopping after 1 failures !!!\n1 error in 1.00s\n',
+     ('a collection error in', 'test_charrnn.py')),
+    (2, 'ERROR test_charrnn.py - SyntaxError: invalid syntax\nInterrupted: 1 error during '
+     'collection\n', ('a collection error in', 'test_charrnn.py')),
+    (2, 'FAILED test_charrnn.py::test_a\n!!! KeyboardInterrupt !!!\n', ('crashed with', 'exit 2')),
+    (-11, '....', ('crashed with', 'signal 11')),
+    (255, 'Segmentation fault: 11\n', ('crashed with', 'exit 255')),
+    (1, '....', ('crashed with', 'exit 1')),  # no test named
+    (5, 'no tests ran in 0.01s\n', ('crashed with', 'exit 5')),
+    (None, '', ('timed out', '')),
+])
+def test_mutants_reads_a_failed_test_only_from_status_1_and_a_failure_named(
+        mutants, status, output, result):
+    assert mutants.outcome(status, output) == result
+
+
+@pytest.mark.parametrize('first, rerun, result', [
+    (('passed', ''), None, (False, 'MISSED')),
+    (('failed', 'test_charrnn.py::test_a[x]'), ('passed', ''), (True, 'caught by test_a[x]')),
+    (('failed', 'test_charrnn.py::test_a'), ('failed', 'test_charrnn.py::test_a'),
+     (False, 'FLAKY: test_a fails unedited too')),
+    (('failed', 'test_charrnn.py::test_a'), ('timed out', ''),
+     (False, 'NOT CAUGHT: test_a failed, then unedited timed out')),
+    (('timed out', ''), None, (False, 'NOT CAUGHT: timed out')),
+    (('crashed with', 'signal 11'), None, (False, 'NOT CAUGHT: crashed with signal 11')),
+    (('a collection error in', 'test_charrnn.py'), None,
+     (False, 'NOT CAUGHT: a collection error in test_charrnn.py')),
+])
+def test_mutants_counts_an_edit_caught_only_by_a_test_that_passes_unedited(
+        mutants, first, rerun, result):
+    assert mutants.verdict(first, rerun) == result
+
+
+def test_mutants_runs_a_toy_projects_edits_each_within_its_time_limit(mutants, tmp_path):
+    sleeper = tmp_path / 'sleeper'
+    (tmp_path / 'charrnn.py').write_text('import os\nimport pathlib\nimport subprocess\n'
+                                         'import time\n\n\ndef f():\n    return 1\n')
+    (tmp_path / 'test_toy.py').write_text('import charrnn\n\n\ndef test_f():\n'
+                                          '    assert charrnn.f() == 1\n')
+    hang = ("pathlib.Path(%r).write_text(str(subprocess.Popen(['sleep', '60']).pid))\n"
+            '    time.sleep(60)' % str(sleeper))
+    for new, limit, result in [
+            ('return 2', 60, (True, 'caught by test_f')),
+            ('return 1 + 0', 60, (False, 'MISSED')),
+            ('return (', 60, (False, 'NOT CAUGHT: a collection error in test_toy.py')),
+            ('os.kill(os.getpid(), 9)', 60, (False, 'NOT CAUGHT: crashed with signal 9')),
+            (hang, 3, (False, 'NOT CAUGHT: timed out'))]:
+        start = time.time()
+        assert mutants.run('return 1', new, 'charrnn.py', limit, tmp_path) == result
+        assert time.time() - start < 30  # the hang cut at its limit, not at its end (60 s)
+    stat = pathlib.Path('/proc/%s/stat' % sleeper.read_text())
+    assert not stat.exists() or stat.read_text().split()[2] == 'Z'  # killed with its group
+    with open(tmp_path / 'test_toy.py', 'a') as f:  # a test after it that always fails
+        f.write('\n\ndef test_g():\n    assert False\n')
+    assert mutants.run('return 1', 'return 2', 'charrnn.py', 60, tmp_path) == (
+        True, 'caught by test_f')  # test_f alone run again
+    (tmp_path / 'test_toy.py').write_text('import charrnn\n\n\ndef test_f():\n'
+                                          '    assert charrnn.f() == 3\n')  # fails unedited
+    assert mutants.run('return 1', 'return 2', 'charrnn.py', 60, tmp_path) == (
+        False, 'FLAKY: test_f fails unedited too')
+
+
 # ---------------------------------------------------------------- the lab, in a notebook
 def lab_cells():
     return [c for c in json.loads((HERE / 'docs' / 'lab.ipynb').read_text(encoding='utf-8'))
