@@ -56,7 +56,7 @@ def main(argv=None):
                         help='characters of the lyrics used (default 0: all of them)')
     parser.add_argument('--dynamic', type=float, nargs='*', default=[],
                         help='learning rates of dynamic evaluation to try, with the floor 0.05 '
-                        '(0: none)')
+                        '(0: no step, the static score)')
     args = parser.parse_args(argv)
     float32 = np.finfo(np.float32)  # MXNet's: it makes a smaller rate 0, refuses a larger one
     rates = ("between float32's least normal %.5g and its largest %.5g"
