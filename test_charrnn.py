@@ -1,6 +1,7 @@
 """Tests for charrnn: small corpora made here, a few epochs each; the real corpus where named."""
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -283,6 +284,38 @@ def test_random_sampler_order_follows_the_seed():
 
     assert order(1) == order(1) and order(1) != order(2)
     assert sorted(sum(order(1), [])) != sum(order(1), [])  # not in the text's order
+
+
+def books_data_iter_random(corpus_indices, batch_size, num_steps):
+    """d2l-zh v1's data_iter_random (d2lzh), transcribed in plain Python: lists for NDArrays."""
+    num_examples = (len(corpus_indices) - 1) // num_steps
+    epoch_size = num_examples // batch_size
+    example_indices = list(range(num_examples))
+    random.shuffle(example_indices)
+
+    def _data(pos):
+        return corpus_indices[pos:pos + num_steps]
+
+    for i in range(epoch_size):
+        i = i * batch_size
+        batch_indices = example_indices[i:i + batch_size]
+        yield ([_data(j * num_steps) for j in batch_indices],
+               [_data(j * num_steps + 1) for j in batch_indices])
+
+
+@pytest.mark.parametrize('seed, length, batch_size, num_steps', [
+    (0, 100, 3, 5), (1, 1000, 32, 35), (2, 96, 19, 5), (3, 500, 1, 7), (4, 2000, 7, 2)])
+def test_random_sampler_gives_the_books_batches_in_the_books_order_for_a_seed(
+        seed, length, batch_size, num_steps):
+    corpus = [(i * 37) % 101 for i in range(length)]  # values that are not positions
+    random.seed(seed)
+    ours = [(X.asnumpy().tolist(), Y.asnumpy().tolist())
+            for X, Y in d2l.data_iter_random(corpus, batch_size, num_steps)]
+    after = random.random()  # the same draws taken: the run goes on as the book's
+    random.seed(seed)
+    books = list(books_data_iter_random(corpus, batch_size, num_steps))
+    assert ours == books and len(books) == (length - 1) // num_steps // batch_size
+    assert after == random.random()
 
 
 def test_consecutive_sampler_at_an_exact_multiple_stops_where_a_target_is_missing():
@@ -1539,6 +1572,136 @@ def test_readme_test_command_is_what_ci_runs():
     assert command in readme
 
 
+# ---------------------------------------------------------------- tools
+RECIPE_SMALL = ['--corpus-chars', '2889', '--epochs', '1', '--hiddens', '8', '--embed', '8']
+
+
+@pytest.fixture(scope='module')
+def recipe_dev():
+    return tool('recipe_dev')
+
+
+def tool(name):
+    """tools/NAME.py as a module; its main is not run."""
+    spec = importlib.util.spec_from_file_location(name, HERE / 'tools' / (name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('args', [
+    ['--hiddens', '0'], ['--embed', '0'], ['--epochs', '0'], ['--epochs', '1.5'],
+    ['--smoothing', '1'], ['--smoothing', '-0.1'], ['--smoothing', 'nan'],
+    ['--drop', '0', '0', '1', '0'], ['--drop', '0', 'nan', '0', '0'],
+    ['--drop', '-0.1', '0', '0', '0'], ['--drop', '0', '0', '0'],
+    ['--lr', '0'], ['--lr', '1.175e-38'], ['--lr', '3.5e38'], ['--lr', 'inf'], ['--lr', 'nan'],
+    ['--dynamic', '1', '-1'], ['--dynamic', '1e-50'], ['--dynamic', '3.5e38'], ['--dynamic', 'nan'],
+    ['--seed', 'x'], ['--corpus-chars', '-1'],
+    ['--corpus-chars', '2888'],  # 2340 to train on; a minibatch from offset 69 needs 2341
+    # 2³¹ numbers or more in W_h*, 46341², or in E, 2582 characters × 831714 (831713: fewer)
+    ['--hiddens', '46341'], ['--embed', '831714', '--corpus-chars', '0'],
+])
+def test_recipe_dev_refuses_a_bad_flag_in_one_line_with_status_2(recipe_dev, args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        recipe_dev.main(RECIPE_SMALL + args)  # small: a flag let through is a short run
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == '' and err.count('error:') == 1
+    last = err.splitlines(True)[-1]  # the usage above it, no traceback
+    assert re.match(r'\S+: error: ', last) and args[0] in last and last.endswith('\n')
+
+
+def test_recipe_dev_hiddens_0_in_a_new_process_is_usage_and_one_line():
+    p = subprocess.run([sys.executable, str(HERE / 'tools' / 'recipe_dev.py'), '--hiddens', '0'],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stdout == '' and p.stderr.startswith('usage: recipe_dev.py ')
+    assert p.stderr.splitlines(True)[-1] == 'recipe_dev.py: error: --hiddens must be 1 or more\n'
+
+
+def test_recipe_dev_takes_the_least_corpus_and_the_extreme_rates(recipe_dev, capsys):
+    recipe_dev.main(RECIPE_SMALL + ['--lr', '1.1755e-38', '--dynamic', '0', '3.4028e38'])
+    out = capsys.readouterr().out
+    assert 'best dev perplexity' in out and 'dynamic evaluation at learning rate 3.4028e+38' in out
+    with pytest.raises(SystemExit) as exit_info:  # a rate float32 takes, and the model diverges
+        recipe_dev.main(RECIPE_SMALL + ['--lr', '3.4028e38'])
+    assert exit_info.value.code == ('recipe_dev.py: error: the dev perplexity was inf after every '
+                                    'epoch: the model diverged; lower --lr (3.4028e+38)')
+
+
+@pytest.fixture(scope='module')
+def mutants():
+    return tool('mutants')
+
+
+@pytest.mark.parametrize('status, output, result', [
+    (0, '....  [100%]\n4 passed in 1.00s\n', ('passed', '')),
+    (1, 'FAILED test_charrnn.py::test_a[--cell gru - x] - AssertionError: assert 1 == ...\n'
+     '!!! stopping after 1 failures !!!\n1 failed, 3 passed in 1.00s\n',
+     ('failed', 'test_charrnn.py::test_a[--cell gru - x]')),
+    (1, 'FAILED test_charrnn.py::test_a\n', ('failed', 'test_charrnn.py::test_a')),
+    (1, 'ERROR test_charrnn.py::test_b - RuntimeError: x\n1 error in 1.00s\n',
+     ('an error outside the body of', 'test_charrnn.py::test_b')),
+    (1, 'ERROR test_charrnn.py\n!!! stopping after 1 failures !!!\n1 error in 1.00s\n',
+     ('a collection error in', 'test_charrnn.py')),
+    (2, 'ERROR test_charrnn.py - SyntaxError: invalid syntax\nInterrupted: 1 error during '
+     'collection\n', ('a collection error in', 'test_charrnn.py')),
+    (2, 'FAILED test_charrnn.py::test_a\n!!! KeyboardInterrupt !!!\n', ('crashed with', 'exit 2')),
+    (-11, '....', ('crashed with', 'signal 11')),
+    (255, 'Segmentation fault: 11\n', ('crashed with', 'exit 255')),
+    (1, '....', ('crashed with', 'exit 1')),  # no test named
+    (5, 'no tests ran in 0.01s\n', ('crashed with', 'exit 5')),
+    (None, '', ('timed out', '')),
+])
+def test_mutants_reads_a_failed_test_only_from_status_1_and_a_failure_named(
+        mutants, status, output, result):
+    assert mutants.outcome(status, output) == result
+
+
+@pytest.mark.parametrize('first, rerun, result', [
+    (('passed', ''), None, (False, 'MISSED')),
+    (('failed', 'test_charrnn.py::test_a[x]'), ('passed', ''), (True, 'caught by test_a[x]')),
+    (('failed', 'test_charrnn.py::test_a'), ('failed', 'test_charrnn.py::test_a'),
+     (False, 'FLAKY: test_a fails unedited too')),
+    (('failed', 'test_charrnn.py::test_a'), ('timed out', ''),
+     (False, 'NOT CAUGHT: test_a failed, then unedited timed out')),
+    (('timed out', ''), None, (False, 'NOT CAUGHT: timed out')),
+    (('crashed with', 'signal 11'), None, (False, 'NOT CAUGHT: crashed with signal 11')),
+    (('a collection error in', 'test_charrnn.py'), None,
+     (False, 'NOT CAUGHT: a collection error in test_charrnn.py')),
+])
+def test_mutants_counts_an_edit_caught_only_by_a_test_that_passes_unedited(
+        mutants, first, rerun, result):
+    assert mutants.verdict(first, rerun) == result
+
+
+def test_mutants_runs_a_toy_projects_edits_each_within_its_time_limit(mutants, tmp_path):
+    sleeper = tmp_path / 'sleeper'
+    (tmp_path / 'charrnn.py').write_text('import os\nimport pathlib\nimport subprocess\n'
+                                         'import time\n\n\ndef f():\n    return 1\n')
+    (tmp_path / 'test_toy.py').write_text('import charrnn\n\n\ndef test_f():\n'
+                                          '    assert charrnn.f() == 1\n')
+    hang = ("pathlib.Path(%r).write_text(str(subprocess.Popen(['sleep', '60']).pid))\n"
+            '    time.sleep(60)' % str(sleeper))
+    for new, limit, result in [
+            ('return 2', 60, (True, 'caught by test_f')),
+            ('return 1 + 0', 60, (False, 'MISSED')),
+            ('return (', 60, (False, 'NOT CAUGHT: a collection error in test_toy.py')),
+            ('os.kill(os.getpid(), 9)', 60, (False, 'NOT CAUGHT: crashed with signal 9')),
+            (hang, 3, (False, 'NOT CAUGHT: timed out'))]:
+        start = time.time()
+        assert mutants.run('return 1', new, 'charrnn.py', limit, tmp_path) == result
+        assert time.time() - start < 30  # the hang cut at its limit, not at its end (60 s)
+    stat = pathlib.Path('/proc/%s/stat' % sleeper.read_text())
+    assert not stat.exists() or stat.read_text().split()[2] == 'Z'  # killed with its group
+    with open(tmp_path / 'test_toy.py', 'a') as f:  # a test after it that always fails
+        f.write('\n\ndef test_g():\n    assert False\n')
+    assert mutants.run('return 1', 'return 2', 'charrnn.py', 60, tmp_path) == (
+        True, 'caught by test_f')  # test_f alone run again
+    (tmp_path / 'test_toy.py').write_text('import charrnn\n\n\ndef test_f():\n'
+                                          '    assert charrnn.f() == 3\n')  # fails unedited
+    assert mutants.run('return 1', 'return 2', 'charrnn.py', 60, tmp_path) == (
+        False, 'FLAKY: test_f fails unedited too')
+
+
 # ---------------------------------------------------------------- the lab, in a notebook
 def lab_cells():
     return [c for c in json.loads((HERE / 'docs' / 'lab.ipynb').read_text(encoding='utf-8'))
@@ -1888,4 +2051,5 @@ def test_the_readme_quotes_the_numbers_of_the_labs_saved_run():
     for line in ['recipe held-out perplexity', 'adaptive count model, held out',
                  'adaptive network, held out']:
         (value,) = re.findall(r'^%s: (\d+\.\d)$' % line, saved, re.M)
-        assert all(value in doc for doc in docs), line
+        whole = r'(?<!\d)(?<!\d\.)%s(?!\d)(?!\.\d)' % re.escape(value)  # not 26.8 in 126.8
+        assert all(re.search(whole, doc) for doc in docs), line

@@ -5,17 +5,27 @@ usage, from the project's root:  python tools/mutants.py [NAME ...]
 Each edit is made in a copy of the project in a new temporary folder, where the suite runs with
 `-x -m "not slow"` (the first failing test ends it; the two slow tests, a numpy 2 environment and
 the lab's notebook, are left out). The suite runs once unedited first: if it fails there, nothing
-is counted. Prints each edit as caught (with the test that failed first) or MISSED, then the
-count; the exit status is the number missed. NAME runs only the edits whose name contains it.
-About 25 minutes for all of them on 2 cores.
+is counted; three times its time limits every later run (past it, the run's whole process group
+is killed). An edit is caught only when a test fails on it (pytest's status 1, a failed test
+named) and that test, run again on the unedited copy, passes. A run that times out, crashes (a
+signal, another status), or stops at a collection error or an error outside a test's body, and
+a test that fails unedited too (flaky), are printed as such and not counted as caught. Prints
+each edit as caught (with the test that failed first) or why not, then the count; the exit
+status is the number not caught. NAME runs only the edits whose name contains it.
+About 25 minutes for all of them on 2 cores, before each catch's test was run again unedited
+(a few seconds more an edit; the whole list not timed since).
 """
+import collections
 import json
+import os
 import pathlib
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -325,6 +335,9 @@ EDITS = {
     'messages: a name with a line break': (
         "'%r is not a UTF-8",
         "'%s is not a UTF-8"),
+    "random: seeded, not the book's order": (
+        'random.shuffle(starts)',
+        'random.Random(random.getrandbits(32)).shuffle(starts)'),
 }
 
 # the same, of the text of one code cell of docs/lab.ipynb
@@ -395,34 +408,108 @@ def edited(path, old, new):
     return json.dumps(notebook, ensure_ascii=False)
 
 
-def run(name, old, new, where='charrnn.py'):
-    """'caught by TEST' or 'MISSED'; the edit made in a copy of the project."""
-    text = (ROOT / where).read_text(encoding='utf-8') if old is None else edited(ROOT / where,
-                                                                                 old, new)
-    if text is None:
-        sys.exit('%s: %r is not in %s once' % (name, old, where))
+def copy_of(root, folder):
+    """A copy of the project at root in folder, without git's files and caches."""
+    copy = pathlib.Path(folder) / 'charrnn'
+    shutil.copytree(root, copy, symlinks=True,
+                    ignore=shutil.ignore_patterns('.git', '.venv*', '__pycache__', '*.part'))
+    return copy
+
+
+SUITE = ['-x', '-m', 'not slow']
+
+
+def pytest(folder, args, limit):
+    """(exit status, output) of pytest run in folder; (None, '') past limit seconds, when its
+    process group, the tests' own processes included, is killed."""
+    p = subprocess.Popen([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', *args],
+                         cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True,  # its own group, for killpg
+                         env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'))  # no stale .pyc
+    try:
+        output = p.communicate(timeout=limit)[0]
+        return p.returncode, output
+    except subprocess.TimeoutExpired:
+        return None, ''
+    finally:
+        if p.poll() is None:  # past the limit, or this tool interrupted: nothing left running
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            p.stdout.close()
+
+
+NODE = r'(\S+?(?:\[.*?\])?)(?: - .*)?$'  # a test's id, [its parameters] (spaces, ' - ' too)
+
+
+def outcome(status, output):
+    """What a run of pytest says: ('passed', ''), ('failed', the first failed test's id), or why
+    no test failed: ('timed out', ''), ('a collection error in', file), ('an error outside the
+    body of', test) (a fixture's setup or teardown), ('crashed with', 'signal N' or 'exit N')."""
+    if status is None:
+        return 'timed out', ''
+    if status == 0:
+        return 'passed', ''
+    failed = re.search(r'^FAILED %s' % NODE, output, re.M)
+    if status == 1 and failed:
+        return 'failed', failed.group(1)
+    error = re.search(r'^ERROR %s' % NODE, output, re.M)
+    if error:
+        where = error.group(1)
+        return ('an error outside the body of' if '::' in where else 'a collection error in'), where
+    return 'crashed with', 'signal %d' % -status if status < 0 else 'exit %d' % status
+
+
+def verdict(first, rerun=None):
+    """(caught, words): the edit is caught when a test failed on it (first, outcome's) and
+    passes on the unedited code (rerun, that test's outcome there)."""
+    kind, where = first
+    if kind == 'passed':
+        return False, 'MISSED'
+    if kind != 'failed':
+        return False, ('NOT CAUGHT: %s %s' % (kind, where)).strip()
+    test = where.split('::', 1)[-1]
+    if rerun[0] == 'passed':
+        return True, 'caught by %s' % test
+    if rerun[0] == 'failed':
+        return False, 'FLAKY: %s fails unedited too' % test
+    return False, ('NOT CAUGHT: %s failed, then unedited %s %s' % (test, *rerun)).strip()
+
+
+def run(old, new, where, limit, root=ROOT):
+    """verdict's (caught, words) for the suite on a copy of root with old made new in where."""
     with tempfile.TemporaryDirectory() as folder:
-        copy = pathlib.Path(folder) / 'charrnn'
-        shutil.copytree(ROOT, copy, symlinks=True,
-                        ignore=shutil.ignore_patterns('.git', '.venv*', '__pycache__', '*.part'))
-        (copy / where).write_text(text, encoding='utf-8')
-        p = subprocess.run([sys.executable, '-m', 'pytest', '-x', '-q', '-m', 'not slow',
-                            '-p', 'no:cacheprovider'], cwd=copy, capture_output=True, text=True)
-    failed = re.search(r'^FAILED (\S+)', p.stdout, re.M)
-    if p.returncode == 0:
-        return 'MISSED'
-    return 'caught by %s' % (failed.group(1).split('::')[1] if failed else 'exit %d' % p.returncode)
+        copy = copy_of(root, folder)
+        (copy / where).write_text(edited(root / where, old, new), encoding='utf-8')
+        first = outcome(*pytest(copy, SUITE, limit))
+        if first[0] != 'failed':
+            return verdict(first)
+        shutil.copyfile(root / where, copy / where)
+        return verdict(first, outcome(*pytest(copy, [first[1]], limit)))
 
 
 if __name__ == '__main__':
-    if run('no edit', None, None) != 'MISSED':  # a suite that fails already catches nothing
-        sys.exit('the suite fails without an edit: fix that first')
-    edits = dict(EDITS, **{name: edit + ('docs/lab.ipynb',) for name, edit in LAB_EDITS.items()})
+    edits = dict({name: edit + ('charrnn.py',) for name, edit in EDITS.items()},
+                 **{name: edit + ('docs/lab.ipynb',) for name, edit in LAB_EDITS.items()})
     chosen = [n for n in edits if not sys.argv[1:] or any(a in n for a in sys.argv[1:])]
-    missed = 0
     for name in chosen:
-        verdict = run(name, *edits[name])
-        missed += verdict == 'MISSED'
-        print('%-40s %s' % (name, verdict), flush=True)
-    print('%d of %d edits caught' % (len(chosen) - missed, len(chosen)))
-    sys.exit(missed)
+        old, new, where = edits[name]
+        if edited(ROOT / where, old, new) is None:
+            sys.exit('%s: %r is not in %s once' % (name, old, where))
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.time()
+        unedited = outcome(*pytest(copy_of(ROOT, folder), SUITE, 3600))
+    if unedited[0] != 'passed':  # a suite that fails already catches nothing
+        sys.exit('the suite fails without an edit (%s %s): fix that first' % unedited)
+    limit = 3 * (time.time() - start)
+    print('the unedited suite passed in %.0f s; each run is limited to %.0f s'
+          % (limit / 3, limit), flush=True)
+    not_caught = collections.Counter()
+    for name in chosen:
+        caught, words = run(*edits[name], limit)
+        if not caught:
+            not_caught[words.split(':')[0]] += 1
+        print('%-40s %s' % (name, words), flush=True)
+    print('%d of %d edits caught%s' % (
+        len(chosen) - sum(not_caught.values()), len(chosen),
+        ''.join('; %s %d' % kind for kind in sorted(not_caught.items()))))
+    sys.exit(sum(not_caught.values()))

@@ -10,6 +10,7 @@ epoch's with each output floor. The lab's table of tries on dev comes from these
 import argparse
 import ast
 import collections
+import inspect
 import json
 import math
 import os
@@ -36,7 +37,8 @@ def lab_functions(names, namespace):
         exec(compile(tree, 'lab.ipynb', 'exec'), namespace)
 
 
-def main():
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--smoothing', type=float, default=0.2,
@@ -53,10 +55,24 @@ def main():
     parser.add_argument('--corpus-chars', type=int, default=0,
                         help='characters of the lyrics used (default 0: all of them)')
     parser.add_argument('--dynamic', type=float, nargs='*', default=[],
-                        help='learning rates of dynamic evaluation to try, with the floor 0.05')
-    args = parser.parse_args()
-    if args.epochs < 1 or not 0 <= args.smoothing < 1 or not all(0 <= p < 1 for p in args.drop):
-        parser.error('--epochs must be at least 1, --smoothing and --drop in [0, 1)')
+                        help='learning rates of dynamic evaluation to try, with the floor 0.05 '
+                        '(0: no step, the static score)')
+    args = parser.parse_args(argv)
+    float32 = np.finfo(np.float32)  # MXNet's: it makes a smaller rate 0, refuses a larger one
+    rates = ("between float32's least normal %.5g and its largest %.5g"
+             % (float32.tiny, float32.max))
+    for name in ['epochs', 'embed', 'hiddens']:
+        if getattr(args, name) < 1:
+            parser.error('--%s must be 1 or more' % name)
+    for bad, message in [
+            (not 0 <= args.smoothing < 1, '--smoothing must be at least 0 and below 1'),
+            (not all(0 <= p < 1 for p in args.drop), '--drop: each must be at least 0 and below 1'),
+            (not float32.tiny <= args.lr <= float32.max, '--lr must be ' + rates),
+            (not all(lr == 0 or float32.tiny <= lr <= float32.max for lr in args.dynamic),
+             '--dynamic: each rate must be 0 or ' + rates),
+            (args.corpus_chars < 0, '--corpus-chars must be 0 (all) or more')]:
+        if bad:
+            parser.error(message)
     namespace = dict(collections=collections, math=math, np=np, nd=nd, d2l=d2l, mx=mx,
                      autograd=autograd, ctx=d2l.ctx, random=random, time=time)
     lab_functions({'pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell',
@@ -66,6 +82,16 @@ def main():
     train = corpus[:-(len(corpus) // 10)]
     fit, dev = train[:-(len(train) // 10)], train[-(len(train) // 10):]
     ns = argparse.Namespace(**namespace)
+    defaults = inspect.signature(ns.train_recipe).parameters
+    batch_size, num_steps = defaults['batch_size'].default, defaults['num_steps'].default
+    need = batch_size * (num_steps + 1) + num_steps - 1  # a minibatch from the latest offset
+    if len(fit) < need:
+        parser.error('--corpus-chars %d leaves %d characters to train on, fewer than a minibatch '
+                     'of %d windows of %d needs (%d)'
+                     % (args.corpus_chars, len(fit), batch_size, num_steps, need))
+    if max(vocab_size, args.hiddens) * max(vocab_size, args.embed, args.hiddens) >= 2 ** 31:
+        parser.error('--embed %d, --hiddens %d: an array of the model (E, W_h*, P or P Eᵀ) would '
+                     "hold 2³¹ numbers or more, past MXNet's limit" % (args.embed, args.hiddens))
     pair_rows, n_pairs = ns.pair_contexts(fit, vocab_size)
     random.seed(args.seed)
     mx.random.seed(args.seed)
@@ -82,11 +108,14 @@ def main():
 
     ns.train_recipe(cell, params, fit, args.epochs, args.smoothing, dev, on_epoch, lr=args.lr,
                     hiddens=args.hiddens)
+    if best[2] is None:  # inf after every epoch: the loss overflowed
+        sys.exit('recipe_dev.py: error: the dev perplexity was inf after every epoch: the model '
+                 'diverged; lower --lr (%g)' % args.lr)
     floors = ', '.join('%g: %.1f' % (eps, d2l.evaluate_perplexity(
         ns.floored(cell, eps), best[2], ns.init_recipe_state, args.hiddens, vocab_size, d2l.ctx,
         dev, 35)) for eps in (0.05, 0.1, 0.2))
     print('%s: best dev perplexity %.1f at epoch %d; with a floor %s'
-          % (' '.join(sys.argv[1:]), best[0], best[1], floors))
+          % (' '.join(argv), best[0], best[1], floors))
     for lr in args.dynamic:
         log_probs = ns.network_log_probs(ns.floored(cell, 0.05), best[2], ns.init_recipe_state,
                                          args.hiddens, vocab_size, d2l.ctx, dev, 35, lr)
