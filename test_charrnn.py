@@ -1542,11 +1542,21 @@ def test_of_two_checkpoints_saved_at_once_one_wins_whole(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [path]
 
 
+def project_files():
+    """Each tracked file's hash, and git's account of the tree (untracked files included)."""
+    def git(*args):
+        return subprocess.run(['git', *args], cwd=HERE, capture_output=True, check=True).stdout
+    tracked = [HERE / name.decode() for name in git('ls-files', '-z').split(b'\0') if name]
+    return ({path: hashlib.sha256(path.read_bytes()).hexdigest() for path in tracked
+             if path.is_file()}, git('status', '--porcelain', '--untracked-files=all'))
+
+
 @pytest.mark.slow
-def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
-    """docs/lab.ipynb from a clean kernel (nbclient, ipykernel), its settings cell made small:
-    no error; the picture a PNG redrawn in place and written to a file; the count model, the
-    checkpoint, the mixture, the second recipe and the adaptive models computed."""
+def test_the_lab_notebook_runs_in_a_real_kernel_at_its_quick_setting(monkeypatch):
+    """docs/lab.ipynb as committed, quick = True, from a clean kernel (nbclient, ipykernel): no
+    error; it says it is the quick run; the picture a PNG redrawn in place and written to a
+    file; the count model, the checkpoint, the mixture, the second recipe and the adaptive
+    models computed; no tracked file changed and no file added to the project."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -1557,31 +1567,36 @@ def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
             messages.append((msg['msg_type'], msg['content']))
             return super().process_message(msg, cell, cell_index)
 
+    monkeypatch.delenv('CHARRNN_LAB_SAVE', raising=False)  # only the regenerate command sets it
     notebook = nbformat.read(HERE / 'docs' / 'lab.ipynb', as_version=4)
     settings = [c for c in notebook.cells if 'settings' in c.metadata.get('tags', [])]
     assert len(settings) == 1
-    settings[0].source = ('chapter_epochs, corpus_chars, epochs, seed = 4, 6000, 3, 0\n'
-                          'recipe_epochs, smoothings = 2, (0, 0.1)\n'
-                          'picture, checkpoint = %r, %r\n'
-                          'repeat_picture = %r' % (str(tmp_path / 'p.png'),
-                                                   str(tmp_path / 'best.npz'),
-                                                   str(tmp_path / 'repeat.png')))
+    assert len(re.findall(r'^quick = (True|False)  # ←', settings[0].source, re.M)) == 1
+    assert re.search(r'^quick = True  # ←', settings[0].source, re.M)  # a first evening's
+    before = project_files()
     Recorder(notebook, timeout=600, kernel_name='python3',
              resources={'metadata': {'path': str(HERE / 'docs')}}).execute()
+    assert project_files() == before
     outputs = [o for cell in notebook.cells for o in cell.get('outputs', [])]
     assert outputs and not [o for o in outputs if o.output_type == 'error']
     streams = ''.join(c['text'] for kind, c in messages
                       if kind == 'stream' and c['name'] == 'stdout')
+    assert streams.count("QUICK RUN (quick = True): small settings; the numbers and pictures "
+                         "below are this run's, not the saved run's") == 2
+    (written,) = re.findall(r'^it writes (.*)$', streams, re.M)
+    picture, repeat_picture, checkpoint = map(pathlib.Path, written.split(', '))
     redrawn = [c for kind, c in messages if kind == 'update_display_data']
     assert len(redrawn) >= 2 and all(c['data']['image/png'] for c in redrawn)
-    assert (tmp_path / 'p.png').read_bytes().startswith(b'\x89PNG')
-    assert (tmp_path / 'best.npz').exists()
+    assert picture.read_bytes().startswith(b'\x89PNG')
+    assert checkpoint.exists()
     assert re.search(r'5-gram count model, held out: \d+\.\d', streams)
     assert re.search(r'0\.3 network \+ 0\.7 count model: \d+\.\d', streams)
     for line in ['recipe held-out perplexity', 'adaptive count model, held out',
                  'adaptive network, held out']:  # once each, for a script to read
         assert len(re.findall(r'^%s: \d+\.\d$' % line, streams, re.M)) == 1
-    assert (tmp_path / 'repeat.png').read_bytes().startswith(b'\x89PNG')
+    assert repeat_picture.read_bytes().startswith(b'\x89PNG')
+    assert picture.parent == repeat_picture.parent == checkpoint.parent != HERE / 'docs'
+    shutil.rmtree(picture.parent)
 
 
 def lab_globals(*functions):
