@@ -1576,7 +1576,10 @@ def test_the_lab_notebook_runs_in_a_real_kernel_at_its_quick_setting(monkeypatch
     before = project_files()
     Recorder(notebook, timeout=600, kernel_name='python3',
              resources={'metadata': {'path': str(HERE / 'docs')}}).execute()
-    assert project_files() == before
+    (hashes, status), (hashes_before, status_before) = project_files(), before
+    changed = [str(path) for path in set(hashes) | set(hashes_before)
+               if hashes.get(path) != hashes_before.get(path)]
+    assert (changed, status) == ([], status_before)
     outputs = [o for cell in notebook.cells for o in cell.get('outputs', [])]
     assert outputs and not [o for o in outputs if o.output_type == 'error']
     streams = ''.join(c['text'] for kind, c in messages
@@ -1801,6 +1804,55 @@ def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_th
     for p, g, q in zip(before[-2:], grads[-2:], params[-2:]):
         assert np.abs(g).max() > 0
         assert q.asnumpy() == pytest.approx(p.asnumpy() - 30 * g, abs=1e-5)
+
+
+LAB_CHOICE_CELLS = ['tried = {}', 'floors = {', 'dev_counts = {']  # the cells that choose
+
+
+def lab_choices(corpus, n_val, vocab_size):
+    """The lab's own choice cells run on corpus (indices, the last n_val held out), small: each
+    choice, with the dev scores it was made on."""
+    got = lab_globals(*lab_functions(
+        'kneser_ney', 'scored_targets', 'count_log_probs', 'network_log_probs', 'pair_contexts',
+        'get_recipe_params', 'init_recipe_state', 'recipe_cell', 'smoothed_loss', 'floored',
+        'train_recipe'))[0].__globals__
+    got.update(mx=mx, vocab_size=vocab_size, seed=0, recipe_epochs=2, smoothings=(0.1, 0.2),
+               train=corpus[:-n_val], val=corpus[-n_val:], n_val=n_val,
+               text=''.join(chr(0x4e00 + i) for i in corpus))
+    for marker in LAB_CHOICE_CELLS:
+        (cell,) = [c for c in lab_cells() if marker in ''.join(c['source'])]
+        exec(''.join(cell['source']), got)
+    return {
+        'label smoothing, epoch': ((got['smoothing'], got['best_epoch']),
+                                   {s: tried[:2] for s, tried in got['tried'].items()}),
+        'floor': (got['eps'], got['floors']),
+        'count order': (got['order'], {k: lp.tolist() for k, lp in got['dev_counts'].items()}),
+        'dynamic rate': (got['dynamic_lr'],
+                         {lr: lp.tolist() for lr, lp in got['dev_adaptive'].items()}),
+        'static weight': (got['w_static'], got['dev_static'].tolist()),
+        'adaptive weight': (got['w_adaptive'], got['dev_counts_adaptive'].tolist()),
+    }
+
+
+def test_the_labs_choices_are_made_on_dev_and_never_read_the_held_out_text():
+    """Label smoothing, epoch, floor, count order, dynamic rate and mixture weights, from the
+    lab's own cells: the same, scores included, with other held-out text (over the same
+    vocabulary, the whole corpus's as in the chapter); other scores with another dev split."""
+    rng, V = random.Random(0), 30
+    words = [[rng.randrange(1, V) for _ in range(rng.randint(2, 5))] for _ in range(40)]
+    corpus = []
+    while len(corpus) < 3300:  # verses of words, 0 between: something to learn and repeat
+        corpus += rng.choice(words) + [0]
+    corpus = corpus[:3300]
+    n_val = 300  # dev is the last tenth of the other 3000: as long, so any swap computes
+    other = [rng.randrange(V) for _ in range(n_val)]
+    chosen = lab_choices(corpus, n_val, V)
+    on_other_held_out = lab_choices(corpus[:-n_val] + other, n_val, V)
+    for choice, made in chosen.items():
+        assert on_other_held_out[choice] == made, choice
+    on_other_dev = lab_choices(corpus[:-2 * n_val] + other + corpus[-n_val:], n_val, V)
+    for choice, (_, scores) in chosen.items():
+        assert on_other_dev[choice][1] != scores, choice
 
 
 def test_the_labs_recipe_starts_from_scaled_weights_a_remembering_forget_gate_and_unigrams():
