@@ -1778,11 +1778,28 @@ def test_of_two_checkpoints_saved_at_once_one_wins_whole(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [path]
 
 
+def project_files():
+    """Each tracked file's hash, and git's account of the tree (untracked files included); out
+    of a git checkout (an unpacked archive), each file's in the root and docs/ but the corpus."""
+    def git(*args):
+        return subprocess.run(['git', *args], cwd=HERE, capture_output=True, check=True).stdout
+    try:
+        files = [HERE / name.decode() for name in git('ls-files', '-z').split(b'\0') if name]
+        status = git('status', '--porcelain', '--untracked-files=all')
+    except (OSError, subprocess.CalledProcessError):
+        files = [path for folder in [HERE, HERE / 'docs'] for path in folder.iterdir()
+                 if path.is_file() and path.name != os.path.basename(d2l.DATA_PATH)]
+        status = None
+    return {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in files
+            if path.is_file()}, status
+
+
 @pytest.mark.slow
-def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
-    """docs/lab.ipynb from a clean kernel (nbclient, ipykernel), its settings cell made small:
-    no error; the picture a PNG redrawn in place and written to a file; the count model, the
-    checkpoint, the mixture, the second recipe and the adaptive models computed."""
+def test_the_lab_notebook_runs_in_a_real_kernel_at_its_quick_setting(monkeypatch):
+    """docs/lab.ipynb as committed, quick = True, from a clean kernel (nbclient, ipykernel): no
+    error; it says it is the quick run; the picture a PNG redrawn in place and written to a
+    file; the count model, the checkpoint, the mixture, the second recipe and the adaptive
+    models computed; no tracked file changed and no file added to the project."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -1793,31 +1810,39 @@ def test_the_lab_notebook_runs_in_a_real_kernel_with_small_settings(tmp_path):
             messages.append((msg['msg_type'], msg['content']))
             return super().process_message(msg, cell, cell_index)
 
+    monkeypatch.delenv('CHARRNN_LAB_SAVE', raising=False)  # only the regenerate command sets it
     notebook = nbformat.read(HERE / 'docs' / 'lab.ipynb', as_version=4)
     settings = [c for c in notebook.cells if 'settings' in c.metadata.get('tags', [])]
     assert len(settings) == 1
-    settings[0].source = ('chapter_epochs, corpus_chars, epochs, seed = 4, 6000, 3, 0\n'
-                          'recipe_epochs, smoothings = 2, (0, 0.1)\n'
-                          'picture, checkpoint = %r, %r\n'
-                          'repeat_picture = %r' % (str(tmp_path / 'p.png'),
-                                                   str(tmp_path / 'best.npz'),
-                                                   str(tmp_path / 'repeat.png')))
+    assert len(re.findall(r'^quick = (True|False)  # ←', settings[0].source, re.M)) == 1
+    assert re.search(r'^quick = True  # ←', settings[0].source, re.M)  # a first evening's
+    before = project_files()
     Recorder(notebook, timeout=600, kernel_name='python3',
              resources={'metadata': {'path': str(HERE / 'docs')}}).execute()
+    (hashes, status), (hashes_before, status_before) = project_files(), before
+    changed = [str(path) for path in set(hashes) | set(hashes_before)
+               if hashes.get(path) != hashes_before.get(path)]
+    assert (changed, status) == ([], status_before)
     outputs = [o for cell in notebook.cells for o in cell.get('outputs', [])]
     assert outputs and not [o for o in outputs if o.output_type == 'error']
     streams = ''.join(c['text'] for kind, c in messages
                       if kind == 'stream' and c['name'] == 'stdout')
+    assert streams.count("QUICK RUN (quick = True): small settings; the numbers and pictures "
+                         "below are this run's, not the saved run's") == 2
+    (written,) = re.findall(r'^it writes (.*)$', streams, re.M)
+    picture, repeat_picture, checkpoint = map(pathlib.Path, written.split(', '))
     redrawn = [c for kind, c in messages if kind == 'update_display_data']
     assert len(redrawn) >= 2 and all(c['data']['image/png'] for c in redrawn)
-    assert (tmp_path / 'p.png').read_bytes().startswith(b'\x89PNG')
-    assert (tmp_path / 'best.npz').exists()
+    assert picture.read_bytes().startswith(b'\x89PNG')
+    assert checkpoint.exists()
     assert re.search(r'5-gram count model, held out: \d+\.\d', streams)
     assert re.search(r'0\.3 network \+ 0\.7 count model: \d+\.\d', streams)
     for line in ['recipe held-out perplexity', 'adaptive count model, held out',
                  'adaptive network, held out']:  # once each, for a script to read
         assert len(re.findall(r'^%s: \d+\.\d$' % line, streams, re.M)) == 1
-    assert (tmp_path / 'repeat.png').read_bytes().startswith(b'\x89PNG')
+    assert repeat_picture.read_bytes().startswith(b'\x89PNG')
+    assert picture.parent == repeat_picture.parent == checkpoint.parent != HERE / 'docs'
+    shutil.rmtree(picture.parent)
 
 
 def lab_globals(*functions):
@@ -2022,6 +2047,55 @@ def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_th
     for p, g, q in zip(before[-2:], grads[-2:], params[-2:]):
         assert np.abs(g).max() > 0
         assert q.asnumpy() == pytest.approx(p.asnumpy() - 30 * g, abs=1e-5)
+
+
+LAB_CHOICE_CELLS = ['tried = {}', 'floors = {', 'dev_counts = {']  # the cells that choose
+
+
+def lab_choices(corpus, n_val, vocab_size):
+    """The lab's own choice cells run on corpus (indices, the last n_val held out), small: each
+    choice, with the dev scores it was made on."""
+    got = lab_globals(*lab_functions(
+        'kneser_ney', 'scored_targets', 'count_log_probs', 'network_log_probs', 'pair_contexts',
+        'get_recipe_params', 'init_recipe_state', 'recipe_cell', 'smoothed_loss', 'floored',
+        'train_recipe'))[0].__globals__
+    got.update(mx=mx, vocab_size=vocab_size, seed=0, recipe_epochs=2, smoothings=(0.1, 0.2),
+               train=corpus[:-n_val], val=corpus[-n_val:], n_val=n_val,
+               text=''.join(chr(0x4e00 + i) for i in corpus))
+    for marker in LAB_CHOICE_CELLS:
+        (cell,) = [c for c in lab_cells() if marker in ''.join(c['source'])]
+        exec(''.join(cell['source']), got)
+    return {
+        'label smoothing, epoch': ((got['smoothing'], got['best_epoch']),
+                                   {s: tried[:2] for s, tried in got['tried'].items()}),
+        'floor': (got['eps'], got['floors']),
+        'count order': (got['order'], {k: lp.tolist() for k, lp in got['dev_counts'].items()}),
+        'dynamic rate': (got['dynamic_lr'],
+                         {lr: lp.tolist() for lr, lp in got['dev_adaptive'].items()}),
+        'static weight': (got['w_static'], got['dev_static'].tolist()),
+        'adaptive weight': (got['w_adaptive'], got['dev_counts_adaptive'].tolist()),
+    }
+
+
+def test_the_labs_choices_are_made_on_dev_and_never_read_the_held_out_text():
+    """Label smoothing, epoch, floor, count order, dynamic rate and mixture weights, from the
+    lab's own cells: the same, scores included, with other held-out text (over the same
+    vocabulary, the whole corpus's as in the chapter); other scores with another dev split."""
+    rng, V = random.Random(0), 30
+    words = [[rng.randrange(1, V) for _ in range(rng.randint(2, 5))] for _ in range(40)]
+    corpus = []
+    while len(corpus) < 3300:  # verses of words, 0 between: something to learn and repeat
+        corpus += rng.choice(words) + [0]
+    corpus = corpus[:3300]
+    n_val = 300  # dev is the last tenth of the other 3000: as long, so any swap computes
+    other = [rng.randrange(V) for _ in range(n_val)]
+    chosen = lab_choices(corpus, n_val, V)
+    on_other_held_out = lab_choices(corpus[:-n_val] + other, n_val, V)
+    for choice, made in chosen.items():
+        assert on_other_held_out[choice] == made, choice
+    on_other_dev = lab_choices(corpus[:-2 * n_val] + other + corpus[-n_val:], n_val, V)
+    for choice, (_, scores) in chosen.items():
+        assert on_other_dev[choice][1] != scores, choice
 
 
 def test_the_labs_recipe_starts_from_scaled_weights_a_remembering_forget_gate_and_unigrams():

@@ -391,6 +391,25 @@ LAB_EDITS = {
         'scale=1 / math.sqrt(hiddens)', 'scale=1 / math.sqrt(embed)'),
     'lab: the embedding ten times larger': (
         'E = nd.random.normal(scale=0.1,', 'E = nd.random.normal(scale=1.0,'),
+    # every choice made on dev: each one made on the held-out text instead
+    'lab: dev is the held-out text': (
+        'fit, dev = train[:-n_dev], train[-n_dev:]', 'fit, dev = train[:-n_dev], val'),
+    'lab: smoothing and epoch chosen on the held-out text': (
+        'recipe_epochs, smoothing, dev, keep_best)', 'recipe_epochs, smoothing, val, keep_best)'),
+    'lab: floor chosen on the held-out text': (
+        'vocab_size, ctx, dev, 35)\n          for eps',
+        'vocab_size, ctx, val, 35)\n          for eps'),
+    'lab: count order chosen on the held-out text': (
+        'dev_counts = {order: count_log_probs(fit_text, dev_text,',
+        'dev_counts = {order: count_log_probs(text[:-n_val], text[-n_val:],'),
+    'lab: dynamic rate chosen on the held-out text': (
+        'ctx, dev, 35, lr) for lr in', 'ctx, val, 35, lr) for lr in'),
+    'lab: static mixture weight chosen on the held-out text': (
+        'init_recipe_state, 256, vocab_size, ctx, dev,\n',
+        'init_recipe_state, 256, vocab_size, ctx, val,\n'),
+    'lab: adaptive mixture weight chosen on the held-out text': (
+        'dev_counts_adaptive = count_log_probs(fit_text, dev_text,',
+        'dev_counts_adaptive = count_log_probs(text[:-n_val], text[-n_val:],'),
 }
 
 
