@@ -18,7 +18,8 @@ by 20-30% from minute to minute: compare ratios from one run, not seconds from d
 and distrust a round whose load average shows work that you did not start.
 
 Environment variables:
-  DATA=PATH        the lyrics zip (default: jaychou_lyrics.txt.zip beside charrnn.py)
+  DATA=PATH        the lyrics zip (default: jaychou_lyrics.txt.zip beside charrnn.py; if it
+                   is absent, charrnn's own download() fetches it there, SHA-1 checked)
   BUSY=N           start N CPU-bound processes (Python `while True: pass`) that compete with
                    every timed run, as a second job would; stopped at exit, also on failure
   BEFORE=PATH      another charrnn.py (say `git show REV:charrnn.py > /tmp/before.py`) timed
@@ -62,6 +63,25 @@ def venv(path, requirements):
     return python
 
 
+def lyrics(python):
+    """The corpus: DATA, or the zip beside charrnn.py, fetched if absent by charrnn.download() run
+    with the venv's python (charrnn's URL and SHA-1, not a copy of them)."""
+    if 'DATA' in os.environ:
+        data = os.path.abspath(os.environ['DATA'])
+        if not os.path.isfile(data):
+            sys.exit('no DATA=%s: give the path of the lyrics zip' % data)
+        return data
+    data = os.path.join(ROOT, 'jaychou_lyrics.txt.zip')  # charrnn.DATA_PATH
+    if not os.path.isfile(data):
+        print('no %s: charrnn.download() fetches it (once)' % data, flush=True)
+        p = subprocess.run([python, '-c', 'import charrnn; charrnn.download()'], cwd=ROOT,
+                           stderr=subprocess.PIPE, text=True, errors='replace')
+        if p.returncode:  # the exception's line, charrnn's own words (offline, SHA-1, ...)
+            last = (p.stderr.strip().splitlines() or ['charrnn.download() failed'])[-1]
+            sys.exit('bench/speed.py: %s (DATA=PATH also names the zip)' % last)
+    return data
+
+
 def seconds(cmd):
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -82,10 +102,8 @@ def main(args):
     os.environ['CUDA_VISIBLE_DEVICES'] = ''  # the CPU for all three, a GPU or not
     print('threads: OMP_NUM_THREADS=%s, %d CPUs'
           % (os.environ.get('OMP_NUM_THREADS', 'unset'), os.cpu_count()), flush=True)
-    data = os.path.abspath(os.environ.get('DATA', os.path.join(ROOT, 'jaychou_lyrics.txt.zip')))
-    if not os.path.isfile(data):
-        sys.exit('no %s: copy the lyrics zip there, or set DATA=PATH' % data)
     mx = venv(os.environ.get('MXNET_VENV', os.path.join(BENCH, '.venv-mxnet')), 'requirements.txt')
+    data = lyrics(mx)
     torch = venv(os.environ.get('TORCH_VENV', os.path.join(BENCH, '.venv-torch')),
                  os.path.join('bench', 'requirements-torch.txt'))
 
