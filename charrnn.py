@@ -17,37 +17,57 @@ import time
 import zipfile
 import zlib
 
-# OpenMP threads spin as they wait, so one without a core stalls all: one a core left free now,
-# counted before numpy starts a thread. Set for MXNet's import alone, then taken back: the user's
-# own setting wins, and a child process inherits nothing that charrnn chose.
-env = {}
-SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
-if os.path.exists('/proc/loadavg'):  # Linux: its 4th field counts the runnable tasks, this one too
-    others = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1
-    cpus = len(os.sched_getaffinity(0))  # those this process may use (taskset, containers)
-    cores = cpus // (1 if SMT.exists() and SMT.read_text().strip() == '0' else 2)
-    env['OMP_NUM_THREADS'] = str(max(1, min(cores, cpus - others)))
-
-import numpy as np  # noqa: E402 (after the count: importing numpy starts a thread)
+import numpy as np
 
 if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
     np.bool = bool  # MXNet 1.9.1 uses np.bool, gone from numpy 1.24 (Python 3.12 needs 1.26)
 
+
+def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/cpu/smt/active'):
+    """The CPUs this process may use (taskset), one a core (SMT), at most its CPU quota (cgroup
+    v2, v1), less other tasks waiting to run: /proc/loadavg's less this process's own threads."""
+    def read(path, default=''):
+        with contextlib.suppress(OSError):
+            return pathlib.Path(path).read_text()
+        return default
+    cpus = len(os.sched_getaffinity(0))
+    v1 = cgroup + '/cpu/cpu.cfs_%s_us'
+    quota = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
+    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # first: a thread of ours
+    mine = sum(read(stat, ') S').rsplit(')', 1)[1].split()[0] == 'R'  # that stops spinning is
+               for stat in pathlib.Path(proc, 'self', 'task').glob('*/stat'))  # then another's
+    limits = [cpus // (1 if read(smt, '1').strip() == '0' else 2), cpus - runnable + mine]
+    if quota and quota[0].isdigit():  # not 'max' (v2) or -1 (v1)
+        limits.append(math.ceil(int(quota[0]) / int(quota[1])))
+    return max(1, min(limits))
+
+
+# OpenMP threads spin as they wait, so one without a core stalls all: one a free core, at import
+# and each epoch (the synchronous engine runs operators in this thread, MXSetNumOMPThreads sets
+# their count). Set for the import alone: the user's own wins, a child inherits none of them.
+env = {}
+if os.path.exists('/proc/loadavg') and 'OMP_NUM_THREADS' not in os.environ:  # Linux
+    env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_ENGINE_TYPE='NaiveEngine')
 # mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
 with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
     site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
+    env.pop('MXNET_ENGINE_TYPE', None)  # a GPU would wait for each operator: the threaded one
     env['MXNET_CUDNN_LIB_CHECKING'] = '0'  # cuDNN 8.9 from PyPI, built for 8.1
     found = {p.name: str(p) for p in site.glob('nvidia/*/lib/*.so*')}
     for name in [n for n in CUDA_LIBS.split() if n in found]:  # in the order they need
         ctypes.CDLL(found[name], mode=ctypes.RTLD_GLOBAL)
 
 env = {name: value for name, value in env.items() if name not in os.environ}
-os.environ.update(env)  # read once, as MXNet loads
+os.environ.update(env)  # read once, as MXNet loads and makes its engine (now: it logs its name)
 try:
     import mxnet as mx
     from mxnet import autograd, nd
+    with open(os.devnull, 'w') as null, open(os.dup(2), 'w') as stderr:  # null is 2 if 2>&-
+        os.dup2(null.fileno(), 2)
+        nd.waitall()
+        os.dup2(stderr.fileno(), 2)
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
     advice = ('pip install -r requirements.txt' if np.lib.NumpyVersion(np.__version__) < '2.0.0'
               else "MXNet 1.9.1 needs numpy<2: pip install 'numpy<2' (Python 3.14+: use a 3.12)")
@@ -356,6 +376,8 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     history.update(train=[], val=[])
     start = time.time()
     for epoch in range(1, num_epochs + 1):
+        if 'MXNET_ENGINE_TYPE' in env:  # other work may have started or stopped: count again
+            mx.base._LIB.MXSetNumOMPThreads(free_cores())
         if not is_random_iter:  # 相邻采样: one state runs through the epoch
             state = init_rnn_state(batch_size, num_hiddens, ctx)
         loss_sum = nd.zeros(1, ctx=ctx)
