@@ -24,27 +24,25 @@ if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
 
 
 def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/cpu/smt/active'):
-    """The CPUs this process may use (taskset), one a core (SMT), at most its CPU quota (cgroup
-    v2, v1), less other tasks waiting to run: /proc/loadavg's less this process's own threads."""
+    """This process's CPUs (taskset), one a core (SMT), within its quota, less others' tasks."""
     def read(path, default=''):
         with contextlib.suppress(OSError):
             return pathlib.Path(path).read_text()
         return default
     cpus = len(os.sched_getaffinity(0))
     v1 = cgroup + '/cpu/cpu.cfs_%s_us'
-    quota = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
+    limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
     runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # first: a thread of ours
     mine = sum(read(stat, ') S').rsplit(')', 1)[1].split()[0] == 'R'  # that stops spinning is
                for stat in pathlib.Path(proc, 'self', 'task').glob('*/stat'))  # then another's
-    limits = [cpus // (1 if read(smt, '1').strip() == '0' else 2), cpus - runnable + mine]
-    if quota and quota[0].isdigit():  # not 'max' (v2) or -1 (v1)
-        limits.append(math.ceil(int(quota[0]) / int(quota[1])))
-    return max(1, min(limits))
+    quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
+    cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
+    return max(1, min(cores, quota, cpus - runnable + mine))  # quota: not 'max' (v2), -1 (v1)
 
 
-# OpenMP threads spin as they wait, so one without a core stalls all: one a free core, at import
-# and each epoch (the synchronous engine runs operators in this thread, MXSetNumOMPThreads sets
-# their count). Set for the import alone: the user's own wins, a child inherits none of them.
+# OpenMP threads spin as they wait, so one without a core stalls all: one a free core, counted
+# again each epoch (the trainer). Set for the import alone: the user's own wins, a child inherits
+# none. The synchronous engine runs operators in this thread, whose count MXSetNumOMPThreads sets.
 env = {}
 if os.path.exists('/proc/loadavg') and 'OMP_NUM_THREADS' not in os.environ:  # Linux
     env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_ENGINE_TYPE='NaiveEngine')
