@@ -41,31 +41,30 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
 
 
 # OpenMP threads spin as they wait, so one without a core stalls all: one a free core, counted
-# again each epoch (the trainer). Set for the import alone: the user's own wins, a child inherits
-# none. The synchronous engine runs operators in this thread, whose count MXSetNumOMPThreads sets.
+# again each epoch (the trainer). Set for MXNet's import alone, then taken back: the user's own
+# setting wins, and a child process inherits nothing that charrnn chose.
 env = {}
-if os.path.exists('/proc/loadavg') and 'OMP_NUM_THREADS' not in os.environ:  # Linux
-    env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_ENGINE_TYPE='NaiveEngine')
+if os.path.exists('/proc/loadavg'):  # Linux
+    env['OMP_NUM_THREADS'] = str(free_cores())
 # mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
 with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
     site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
-    env.pop('MXNET_ENGINE_TYPE', None)  # a GPU would wait for each operator: the threaded one
     env['MXNET_CUDNN_LIB_CHECKING'] = '0'  # cuDNN 8.9 from PyPI, built for 8.1
     found = {p.name: str(p) for p in site.glob('nvidia/*/lib/*.so*')}
     for name in [n for n in CUDA_LIBS.split() if n in found]:  # in the order they need
         ctypes.CDLL(found[name], mode=ctypes.RTLD_GLOBAL)
 
 env = {name: value for name, value in env.items() if name not in os.environ}
-os.environ.update(env)  # read once, as MXNet loads and makes its engine (now: it logs its name)
+os.environ.update(env)  # read once, as MXNet loads
 try:
     import mxnet as mx
     from mxnet import autograd, nd
-    with open(os.devnull, 'w') as null, open(os.dup(2), 'w') as stderr:  # null is 2 if 2>&-
-        os.dup2(null.fileno(), 2)
-        nd.waitall()
-        os.dup2(stderr.fileno(), 2)
+    set_threads = functools.partial(  # an operator that counts for the thread that runs them
+        mx.base._LIB.MXEnginePushSync, ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
+            lambda run_context, _: mx.base._LIB.MXSetNumOMPThreads(free_cores())), None, None,
+        (ctypes.c_int * 2)(1, 0), None, 0, None, 0, None, 0, None)  # mx.cpu(0), no variables
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
     advice = ('pip install -r requirements.txt' if np.lib.NumpyVersion(np.__version__) < '2.0.0'
               else "MXNet 1.9.1 needs numpy<2: pip install 'numpy<2' (Python 3.14+: use a 3.12)")
@@ -374,8 +373,8 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     history.update(train=[], val=[])
     start = time.time()
     for epoch in range(1, num_epochs + 1):
-        if 'MXNET_ENGINE_TYPE' in env:  # other work may have started or stopped: count again
-            mx.base._LIB.MXSetNumOMPThreads(free_cores())
+        if 'OMP_NUM_THREADS' in env:  # other work may have started or stopped: count again
+            mx.base.check_call(set_threads())
         if not is_random_iter:  # 相邻采样: one state runs through the epoch
             state = init_rnn_state(batch_size, num_hiddens, ctx)
         loss_sum = nd.zeros(1, ctx=ctx)

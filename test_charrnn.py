@@ -1080,7 +1080,6 @@ def test_with_mxnet_cu112_installed_the_wheel_libraries_are_preloaded_at_import(
     assert p.returncode == 0, p.stderr
     seen = json.loads(p.stdout.splitlines()[0])
     assert seen['seen']['MXNET_CUDNN_LIB_CHECKING'] == '0' and seen['unchanged']
-    assert 'MXNET_ENGINE_TYPE' not in seen['seen']  # a GPU keeps the threaded engine
     assert str(tmp_path / 'nvidia' / 'cudart' / 'lib' / 'libcudart.so.11.0') in p.stdout
     assert str(tmp_path / 'nvidia' / 'cudnn' / 'lib' / 'libcudnn.so.8') in p.stdout
 
@@ -1107,16 +1106,16 @@ PROBE = textwrap.dedent('''
 def probe(**kwargs):
     p = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True, cwd=HERE,
                        **kwargs)
-    assert p.returncode == 0 and p.stderr == '', p.stderr  # MXNet names the engine: not shown
+    assert p.returncode == 0 and p.stderr == '', p.stderr
     return json.loads(p.stdout)
 
 
 def test_with_all_cpus_but_one_busy_mxnet_gets_one_thread_and_a_users_setting_wins():
     """The collapse (threads spinning for a core that another program holds) cannot come back:
     with a busy loop on every CPU but one, MXNet's OpenMP runs one thread, and so with one CPU
-    (taskset). What is set for MXNet's import (the count, the synchronous engine) is set for it
-    alone: os.environ is as it was, and a child process inherits none of it."""
-    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')}
+    (taskset). The count is set for MXNet's import alone: os.environ is as it was, and a child
+    process inherits nothing of it."""
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
     busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
             for _ in range(max(1, len(os.sched_getaffinity(0)) - 1))]  # all CPUs but one
     try:
@@ -1127,10 +1126,8 @@ def test_with_all_cpus_but_one_busy_mxnet_gets_one_thread_and_a_users_setting_wi
         for b in busy:
             b.kill()
     assert loaded['omp'] == 1 and loaded['seen']['OMP_NUM_THREADS'] == '1'
-    assert loaded['seen']['MXNET_ENGINE_TYPE'] == 'NaiveEngine' and loaded['unchanged']
-    assert not {'OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE'} & set(loaded['child'])
+    assert loaded['unchanged'] and 'OMP_NUM_THREADS' not in loaded['child']
     assert mine['omp'] == 3 and mine['unchanged'] and 'OMP_NUM_THREADS' in mine['child']
-    assert 'MXNET_ENGINE_TYPE' not in mine['seen']  # the user's count: MXNet's own engine
     assert probe(env=env, preexec_fn=lambda: os.sched_setaffinity(0, {0}))['omp'] == 1  # taskset
 
 
@@ -1192,16 +1189,17 @@ void GOMP_parallel_start(void (*fn)(void *), void *data, unsigned num_threads) {
 }
 '''
 TRAIN = textwrap.dedent('''
-    import json, os, sys, threading
+    import json, os, sys
     import charrnn as d2l
     from mxnet import nd
     paths = json.loads(sys.argv[1])
     d2l.free_cores.__defaults__ = (paths['proc'], paths['cgroup'], paths['smt'])
     def report(epoch, params, history):  # the load changes after each epoch
+        nd.waitall()  # the epoch's operators done
         runnable = 2 if epoch == 1 else 1  # 1: only this thread
         open(paths['proc'] + '/loadavg', 'w').write('1.0 1.0 1.0 %d/100 1\\n' % runnable)
         os.write(2, b'epoch %d\\n' % (epoch + 1))
-    os.write(2, b'main %d\\nepoch 1\\n' % threading.get_native_id())
+    os.write(2, b'epoch 1\\n')
     chars = sorted(set(sys.argv[2]))
     corpus = [chars.index(c) for c in sys.argv[2]] * 5  # one minibatch an epoch
     d2l.train_and_predict_rnn(
@@ -1212,8 +1210,8 @@ TRAIN = textwrap.dedent('''
 
 
 def teams(env, tmp_path):
-    """Each epoch's OpenMP teams: (started by the main thread, omp_get_max_threads there),
-    with the load as TRAIN changes it: no other task, then one, then none again."""
+    """Each epoch's OpenMP teams: (the thread that starts one, omp_get_max_threads there), with
+    the load as TRAIN changes it: no other task, then one, then none again."""
     spy = tmp_path / 'spy.so'
     (tmp_path / 'spy.c').write_text(SPY)
     subprocess.run(['gcc', '-shared', '-fPIC', '-o', str(spy), str(tmp_path / 'spy.c'), '-ldl',
@@ -1222,25 +1220,26 @@ def teams(env, tmp_path):
     p = subprocess.run([sys.executable, '-c', TRAIN, json.dumps(paths), TEXT], cwd=HERE, text=True,
                        capture_output=True, env=dict(env, LD_PRELOAD=str(spy)), timeout=300)
     assert p.returncode == 0, p.stderr
-    lines = [line.split() for line in p.stderr.splitlines()]
-    main, epochs = lines[0][1], {}
-    for line in lines[1:]:
-        if line[0] == 'epoch':
-            epoch = epochs.setdefault(int(line[1]), set())
+    epochs = {}
+    for line in p.stderr.splitlines():
+        if line.startswith('epoch'):
+            epoch = epochs.setdefault(int(line.split()[1]), set())
         else:
-            epoch.add((line[1] == main, int(line[2])))
+            epoch.add(tuple(int(x) for x in line.split()[1:]))
     return [epochs[i] for i in (1, 2, 3)]
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='needs gcc to build the spy library')
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='needs 2 CPUs')
 def test_each_epoch_the_operators_run_with_a_thread_a_free_core(tmp_path):
-    """Read back where the operators run: in this thread (the synchronous engine), with two
-    threads while the machine is free, one after another task came, two once it left."""
-    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')}
-    assert teams(env, tmp_path) == [{(True, 2)}, {(True, 1)}, {(True, 2)}]
-    mine = teams(dict(env, OMP_NUM_THREADS='2'), tmp_path)  # the user's count, MXNet's engine
-    assert mine == [{(False, 2)}] * 3
+    """Read back where the operators run (MXNet's one CPU worker thread): two threads while the
+    machine is free, one after another task came, two once it left; the user's count stays."""
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
+    epochs = teams(env, tmp_path)
+    worker = [tid for tid, threads in epochs[0]]
+    assert len(worker) == 1 and epochs == [{(worker[0], n)} for n in (2, 1, 2)]
+    mine = teams(dict(env, OMP_NUM_THREADS='2'), tmp_path)
+    assert [threads for epoch in mine for tid, threads in epoch] == [2, 2, 2]
 
 
 @pytest.mark.parametrize('error', ["OSError('libarmpl_lp64_mp.so: cannot open shared object')",
