@@ -44,8 +44,8 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
 # again each epoch (the trainer). Set for MXNet's import alone, then taken back: the user's own
 # setting wins, and a child process inherits nothing that charrnn chose.
 env = {}
-if os.path.exists('/proc/loadavg'):  # Linux
-    env['OMP_NUM_THREADS'] = str(free_cores())
+if os.path.exists('/proc/loadavg'):  # Linux; a transpose keeps its count: made at each call
+    env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0')
 # mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
@@ -61,6 +61,7 @@ os.environ.update(env)  # read once, as MXNet loads
 try:
     import mxnet as mx
     from mxnet import autograd, nd
+    nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
     set_threads = functools.partial(  # an operator that counts for the thread that runs them
         mx.base._LIB.MXEnginePushSync, ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
             lambda run_context, _: mx.base._LIB.MXSetNumOMPThreads(free_cores())), None, None,

@@ -1174,7 +1174,8 @@ def test_free_cores_counts_the_cpus_less_others_work_within_the_quota(
 
 
 # The OpenMP count where the operators run: GOMP_parallel_start, the way into a team for MXNet,
-# its oneDNN and OpenBLAS, reports the thread that starts one and omp_get_max_threads there.
+# its oneDNN and OpenBLAS, reports the thread that starts one, omp_get_max_threads there and the
+# size of the team it got (a oneDNN transpose kept the count it was made with, until made anew).
 SPY = r'''
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -1182,10 +1183,12 @@ SPY = r'''
 #include <unistd.h>
 #include <sys/syscall.h>
 int omp_get_max_threads(void);
+int omp_get_num_threads(void);
 void GOMP_parallel_start(void (*fn)(void *), void *data, unsigned num_threads) {
     void (*real)(void (*)(void *), void *, unsigned) = dlsym(RTLD_NEXT, "GOMP_parallel_start");
-    fprintf(stderr, "team %ld %d\n", (long)syscall(SYS_gettid), omp_get_max_threads());
+    int count = omp_get_max_threads();
     real(fn, data, num_threads);
+    fprintf(stderr, "team %ld %d %d\n", (long)syscall(SYS_gettid), count, omp_get_num_threads());
 }
 '''
 TRAIN = textwrap.dedent('''
@@ -1210,8 +1213,8 @@ TRAIN = textwrap.dedent('''
 
 
 def teams(env, tmp_path):
-    """Each epoch's OpenMP teams: (the thread that starts one, omp_get_max_threads there), with
-    the load as TRAIN changes it: no other task, then one, then none again."""
+    """Each epoch's OpenMP teams: (the thread that starts one, omp_get_max_threads there, its
+    size), with the load as TRAIN changes it: no other task, then one, then none again."""
     spy = tmp_path / 'spy.so'
     (tmp_path / 'spy.c').write_text(SPY)
     subprocess.run(['gcc', '-shared', '-fPIC', '-o', str(spy), str(tmp_path / 'spy.c'), '-ldl',
@@ -1236,10 +1239,10 @@ def test_each_epoch_the_operators_run_with_a_thread_a_free_core(tmp_path):
     machine is free, one after another task came, two once it left; the user's count stays."""
     env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
     epochs = teams(env, tmp_path)
-    worker = [tid for tid, threads in epochs[0]]
-    assert len(worker) == 1 and epochs == [{(worker[0], n)} for n in (2, 1, 2)]
+    worker = [tid for tid, count, size in epochs[0]]
+    assert len(worker) == 1 and epochs == [{(worker[0], n, n)} for n in (2, 1, 2)]
     mine = teams(dict(env, OMP_NUM_THREADS='2'), tmp_path)
-    assert [threads for epoch in mine for tid, threads in epoch] == [2, 2, 2]
+    assert [(count, size) for epoch in mine for tid, count, size in epoch] == [(2, 2)] * 3
 
 
 @pytest.mark.parametrize('error', ["OSError('libarmpl_lp64_mp.so: cannot open shared object')",
