@@ -17,22 +17,35 @@ import time
 import zipfile
 import zlib
 
-# OpenMP threads spin as they wait, so one without a core stalls all: one a core left free now,
-# counted before numpy starts a thread. Set for MXNet's import alone, then taken back: the user's
-# own setting wins, and a child process inherits nothing that charrnn chose.
-env = {}
-SMT = pathlib.Path('/sys/devices/system/cpu/smt/active')
-if os.path.exists('/proc/loadavg'):  # Linux: its 4th field counts the runnable tasks, this one too
-    others = int(pathlib.Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1
-    cpus = len(os.sched_getaffinity(0))  # those this process may use (taskset, containers)
-    cores = cpus // (1 if SMT.exists() and SMT.read_text().strip() == '0' else 2)
-    env['OMP_NUM_THREADS'] = str(max(1, min(cores, cpus - others)))
-
-import numpy as np  # noqa: E402 (after the count: importing numpy starts a thread)
+import numpy as np
 
 if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
     np.bool = bool  # MXNet 1.9.1 uses np.bool, gone from numpy 1.24 (Python 3.12 needs 1.26)
 
+
+def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/cpu/smt/active'):
+    """This process's CPUs (taskset), one a core (SMT), within its quota, less others' tasks."""
+    def read(path, default=''):
+        with contextlib.suppress(OSError):
+            return pathlib.Path(path).read_text()
+        return default
+    cpus = len(os.sched_getaffinity(0))
+    v1 = cgroup + '/cpu/cpu.cfs_%s_us'
+    limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
+    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # first: a thread of ours
+    mine = sum(read(stat, ') S').rsplit(')', 1)[1].split()[0] == 'R'  # that stops spinning is
+               for stat in pathlib.Path(proc, 'self', 'task').glob('*/stat'))  # then another's
+    quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
+    cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
+    return max(1, min(cores, quota, cpus - runnable + mine))  # quota: not 'max' (v2), -1 (v1)
+
+
+# OpenMP threads spin as they wait, so one without a core stalls all: one a free core, counted
+# again each epoch (the trainer). Set for MXNet's import alone, then taken back: the user's own
+# setting wins, and a child process inherits nothing that charrnn chose.
+env = {}
+if os.path.exists('/proc/loadavg'):  # Linux; a transpose keeps its count: made at each call
+    env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0')
 # mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
@@ -48,6 +61,11 @@ os.environ.update(env)  # read once, as MXNet loads
 try:
     import mxnet as mx
     from mxnet import autograd, nd
+    nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
+    set_threads = functools.partial(  # an operator that counts for the thread that runs them
+        mx.base._LIB.MXEnginePushSync, ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
+            lambda run_context, _: mx.base._LIB.MXSetNumOMPThreads(free_cores())), None, None,
+        (ctypes.c_int * 2)(1, 0), None, 0, None, 0, None, 0, None)  # mx.cpu(0), no variables
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
     advice = ('pip install -r requirements.txt' if np.lib.NumpyVersion(np.__version__) < '2.0.0'
               else "MXNet 1.9.1 needs numpy<2: pip install 'numpy<2' (Python 3.14+: use a 3.12)")
@@ -359,6 +377,8 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     history.update(train=[], val=[])
     start = time.time()
     for epoch in range(1, num_epochs + 1):
+        if 'OMP_NUM_THREADS' in env:  # other work may have started or stopped: count again
+            mx.base.check_call(set_threads())
         if not is_random_iter:  # 相邻采样: one state runs through the epoch
             state = init_rnn_state(batch_size, num_hiddens, ctx)
         loss_sum = nd.zeros(1, ctx=ctx)

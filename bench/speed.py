@@ -22,6 +22,11 @@ Environment variables:
                    is absent, charrnn's own download() fetches it there, SHA-1 checked)
   BUSY=N           start N CPU-bound processes (Python `while True: pass`) that compete with
                    every timed run, as a second job would; stopped at exit, also on failure
+  WHEN=start|late|gone   when the BUSY processes run (default start: throughout). late: each
+                   timed run starts quiet, and they start halfway through its second epoch (after
+                   the import and the first epoch, which time out of the result); gone: they run
+                   as it starts and stop halfway through its second epoch. "Halfway" is measured
+                   first, for each program, as the mean of a 1- and a 2-epoch run in the same load
   BEFORE=PATH      another charrnn.py (say `git show REV:charrnn.py > /tmp/before.py`) timed
                    beside charrnn in the same rounds; the last line adds charrnn/before
   MXNET_VENV=DIR   the virtual environment for charrnn and the notebook (default
@@ -38,9 +43,11 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
+WHEN = os.environ.get('WHEN', 'start')
 ROOT = os.path.dirname(BENCH)
 
 
@@ -82,13 +89,40 @@ def lyrics(python):
     return data
 
 
-def seconds(cmd):
+def spin(n):
+    """n CPU-bound processes, as a second job would be."""
+    return [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(n)]
+
+
+def stop(busy):
+    for p in busy:
+        p.kill()
+        p.wait()
+    busy.clear()
+
+
+def seconds(cmd, busy=0, switch=None):
+    """The wall time of cmd; with switch (seconds after it starts), busy processes start then
+    (late) or, started with it, stop then (gone)."""
+    started = spin(busy) if switch and WHEN == 'gone' else []
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, errors='replace')
-    if p.returncode:
-        tail = '\n'.join(p.stdout.splitlines()[-20:])
-        sys.exit('failed (exit %d): %s\n%s' % (p.returncode, ' '.join(cmd), tail))
+    with tempfile.TemporaryFile('w+', errors='replace') as out:
+        try:
+            p = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+            try:
+                p.wait(timeout=switch)
+            except subprocess.TimeoutExpired:  # still running at the switch
+                if WHEN == 'late':
+                    started = spin(busy)
+                else:
+                    stop(started)
+                p.wait()
+        finally:
+            stop(started)
+        if p.returncode:
+            out.seek(0)
+            tail = '\n'.join(out.read().splitlines()[-20:])
+            sys.exit('failed (exit %d): %s\n%s' % (p.returncode, ' '.join(cmd), tail))
     return time.perf_counter() - t0
 
 
@@ -115,17 +149,25 @@ def main(args):
         programs['before'] = charrnn(os.path.abspath(os.environ['BEFORE']))
     programs['notebook'] = lambda n: [mx, os.path.join('bench', 'notebook_rnn.py'), data, str(n)]
     programs['torch'] = lambda n: [torch, os.path.join('bench', 'torch_rnn.py'), data, str(n)]
-    busy = []
+    if WHEN not in ('start', 'late', 'gone'):
+        sys.exit('WHEN must be start, late or gone')
+    n = int(os.environ.get('BUSY', '0'))
+    busy, switch = [], dict.fromkeys(programs)
     try:
-        for _ in range(int(os.environ.get('BUSY', '0'))):
-            busy.append(subprocess.Popen([sys.executable, '-c', 'while True: pass']))
-        if busy:
-            print('busy: %d competing CPU-bound processes' % len(busy), flush=True)
+        if n and WHEN == 'start':
+            busy = spin(n)
+        if n:
+            print('busy: %d competing CPU-bound processes (%s)' % (n, WHEN), flush=True)
+        if n and WHEN != 'start':  # halfway through the second epoch, in the load at the start
+            for name in programs:
+                runs = [seconds(programs[name](k), n if WHEN == 'gone' else 0, 1e9) for k in (1, 2)]
+                switch[name] = sum(runs) / 2
+            print('switch after %s s' % ', '.join('%s %.2f' % item for item in switch.items()))
         ratios = {name: [] for name in ('notebook', 'torch', 'before') if name in programs}
         for i in range(1, rounds + 1):
             order = list(programs) if i % 2 else list(programs)[::-1]
-            s = {name: (seconds(programs[name](2 + epochs)) - seconds(programs[name](2))) / epochs
-                 for name in order}
+            s = {name: (seconds(programs[name](2 + epochs), n, switch[name])
+                        - seconds(programs[name](2), n, switch[name])) / epochs for name in order}
             print('round %d: s/epoch %s   (load average %.2f)'
                   % (i, '  '.join('%s %.3f' % (name, s[name]) for name in programs),
                      os.getloadavg()[0]), flush=True)
@@ -134,11 +176,9 @@ def main(args):
         medians = '  '.join('charrnn/%s %.3f' % (name, statistics.median(r))
                             for name, r in ratios.items())
         print('%s  (medians of %d rounds, %d epochs each%s)'
-              % (medians, rounds, epochs, ', %d busy processes' % len(busy) if busy else ''))
+              % (medians, rounds, epochs, ', %d busy processes, %s' % (n, WHEN) if n else ''))
     finally:
-        for p in busy:
-            p.kill()
-            p.wait()
+        stop(busy)
     return 0
 
 
