@@ -3,6 +3,7 @@ file. It learns Jay Chou's lyrics, writes new ones, and `import charrnn as d2l` 
 import argparse
 import contextlib
 import ctypes
+import difflib
 import functools
 import hashlib
 import importlib.metadata
@@ -32,19 +33,18 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     cpus = len(os.sched_getaffinity(0))
     v1 = cgroup + '/cpu/cpu.cfs_%s_us'
     limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
-    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # first: a thread of ours
-    mine = sum(read(stat, ') S').rsplit(')', 1)[1].split()[0] == 'R'  # that stops spinning is
-               for stat in pathlib.Path(proc, 'self', 'task').glob('*/stat'))  # then another's
     quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
+    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # ours too, so read first:
+    tasks = pathlib.Path(proc, 'self', 'task').glob('*/stat')  # one of ours that stops in between
+    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]  # errs towards 1
     cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
-    return max(1, min(cores, quota, cpus - runnable + mine))  # quota: not 'max' (v2), -1 (v1)
+    return max(1, min(cores, quota, cpus - runnable + sum(mine)))  # no quota: 'max' (v2), -1 (v1)
 
 
-# OpenMP threads spin as they wait, so one without a core stalls all: one a free core, counted
-# again each epoch (the trainer). Set for MXNet's import alone, then taken back: the user's own
-# setting wins, and a child process inherits nothing that charrnn chose.
+# OpenMP threads spin as they wait: one without a core stalls all. One a free core, at import and
+# each epoch (set_threads); set for the import alone, so a child inherits none; the user's own wins.
 env = {}
-if os.path.exists('/proc/loadavg'):  # Linux; a transpose keeps its count: made at each call
+if os.path.exists('/proc/loadavg'):  # Linux; a cached oneDNN transpose would keep its old count
     env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0')
 # mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
@@ -62,13 +62,13 @@ try:
     import mxnet as mx
     from mxnet import autograd, nd
     nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
-    set_threads = functools.partial(  # an operator that counts for the thread that runs them
-        mx.base._LIB.MXEnginePushSync, ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
-            lambda run_context, _: mx.base._LIB.MXSetNumOMPThreads(free_cores())), None, None,
-        (ctypes.c_int * 2)(1, 0), None, 0, None, 0, None, 0, None)  # mx.cpu(0), no variables
+    # MXSetNumOMPThreads sets its caller's count: an operator of ours calls it where they run.
+    count = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
+        lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(free_cores()))
+    set_threads = functools.partial(mx.base._LIB.MXEnginePushSync, count, None, None,
+                                    (ctypes.c_int * 2)(1, 0), None, 0, None, 0, None, 0, None)
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
-    advice = ('pip install -r requirements.txt' if np.lib.NumpyVersion(np.__version__) < '2.0.0'
-              else "MXNet 1.9.1 needs numpy<2: pip install 'numpy<2' (Python 3.14+: use a 3.12)")
+    advice = 'pip install -r requirements.txt (MXNet 1.9.1 needs numpy<2; Python 3.14+: a 3.12)'
     message = 'cannot import mxnet (%s: %s): %s' % (type(e).__name__, str(e).split('\n')[0], advice)
     if __name__ == '__main__':
         sys.exit('charrnn: error: ' + message)
@@ -91,8 +91,6 @@ def try_gpu():
 
 
 ctx = try_gpu()
-DATA_URL = 'https://github.com/d2l-ai/d2l-zh/raw/v1/data/jaychou_lyrics.txt.zip'
-DATA_SHA1 = '9529987e701a4f37048ab778270a5dde9a762a0b'
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jaychou_lyrics.txt.zip')
 LINE_BREAKS = dict.fromkeys(map(ord, '\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029'), ' ')  # splitlines()'s
 
@@ -126,7 +124,8 @@ def load_data_jay_lyrics(path=None, num_chars=10000):
     return [char_to_idx[c] for c in text], char_to_idx, idx_to_char, len(idx_to_char)
 
 
-def download(url=DATA_URL, path=DATA_PATH, sha1=DATA_SHA1):
+def download(url='https://github.com/d2l-ai/d2l-zh/raw/v1/data/jaychou_lyrics.txt.zip',
+             path=DATA_PATH, sha1='9529987e701a4f37048ab778270a5dde9a762a0b'):
     """Fetch url to path, kept only if its SHA-1 is sha1."""
     import urllib.request  # here: it is slow to import, and only this needs it
     try:
@@ -220,25 +219,6 @@ def rnn(inputs, state, params, activation='relu', drop_probs=(0, 0)):
     return affine_steps(drop(nd.concat(*Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H,)
 
 
-def gru(inputs, state, params, drop_probs=(0, 0)):
-    """门控循环单元: Z = σ(X W_xz + H W_hz + b_z), R = σ(X W_xr + H W_hr + b_r),
-    H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h), H = Z ⊙ H + (1 - Z) ⊙ H̃; drop_probs as in rnn."""
-    W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_h, W_hq, b_q = params
-    (H,) = state
-    X = drop(nd.concat(*inputs, dim=0), drop_probs[0])  # all steps: X W_x* + b_*, then split
-    XZ, XR, XH = [affine_steps(X, W, b, len(inputs)) for W, b in
-                  [(W_xz, b_z), (W_xr, b_r), (W_xh, b_h)]]
-    hz, hr, hh = times(W_hz), times(W_hr), times(W_hh)
-    Hs = []
-    for xz, xr, xh in zip(XZ, XR, XH):
-        Z = nd.sigmoid(xz + hz(H))
-        R = nd.sigmoid(xr + hr(H))
-        H_tilda = nd.tanh(xh + hh(R * H))
-        H = Z * H + (1 - Z) * H_tilda
-        Hs.append(H)
-    return affine_steps(drop(nd.concat(*Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H,)
-
-
 def lstm(inputs, state, params, drop_probs=(0, 0)):
     """长短期记忆: I, F, O = σ(X W_x* + H W_h* + b_*), C̃ = tanh(X W_xc + H W_hc + b_c),
     C = F ⊙ C + I ⊙ C̃, H = O ⊙ tanh(C); drop_probs as in rnn."""
@@ -260,12 +240,9 @@ def lstm(inputs, state, params, drop_probs=(0, 0)):
     return affine_steps(drop(nd.concat(*Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H, C)
 
 
-get_gru_params = functools.partial(get_params, gates=3)  # the update gate z, reset r, candidate h
 get_lstm_params = functools.partial(get_params, gates=4)  # the gates i, f, o, the candidate c
-init_gru_state = init_rnn_state  # (H,)
 init_lstm_state = functools.partial(init_rnn_state, parts=2)  # (H, C): and the memory cell
-CELLS = {'rnn': (get_params, init_rnn_state, rnn), 'gru': (get_gru_params, init_gru_state, gru),
-         'lstm': (get_lstm_params, init_lstm_state, lstm)}
+CELLS = {'rnn': (get_params, init_rnn_state, rnn), 'lstm': (get_lstm_params, init_lstm_state, lstm)}
 
 
 def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, vocab_size, ctx,
@@ -287,12 +264,10 @@ def predict_rnn(prefix, num_chars, rnn, params, init_rnn_state, num_hiddens, voc
 
 
 def longest_copy(written, text):
-    """The longest stretch of written found in text: from each start, longer than the best."""
-    best = ''
-    for i in range(len(written)):
-        while i + len(best) < len(written) and written[i:i + len(best) + 1] in text:
-            best = written[i:i + len(best) + 1]
-    return best
+    """The longest stretch of written found in text (the earliest of the longest)."""
+    i, _, size = difflib.SequenceMatcher(None, written, text, autojunk=False).find_longest_match(
+        0, len(written), 0, len(text))
+    return written[i:i + size]
 
 
 def grad_clipping(params, theta, ctx):
@@ -314,8 +289,7 @@ def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ct
     """困惑度 of a text read in order, the state carried from window to window (inf: overflow)."""
     windows = (len(corpus_indices) - 1) // num_steps
     if windows < 1:
-        raise ValueError('a text of %d characters has no window of %d steps and the next '
-                         'character' % (len(corpus_indices), num_steps))
+        raise ValueError('no window of %d steps: %d characters' % (num_steps, len(corpus_indices)))
     state = init_rnn_state(1, num_hiddens, ctx)
     loss_sum = nd.zeros(1, ctx=ctx)
     for X, Y in data_iter_consecutive(corpus_indices, 1, num_steps, ctx):
@@ -326,12 +300,9 @@ def evaluate_perplexity(rnn, params, init_rnn_state, num_hiddens, vocab_size, ct
 
 
 def sgd(params, lr, batch_size, wd=0):
-    """p <- p - lr (grad / batch_size + wd p), wd weight decay (权重衰减): one operator a group."""
-    for i in range(0, len(params), 60):  # the most that multi_sgd_update takes
-        group = params[i:i + 60]
-        n = len(group)
-        nd.multi_sgd_update(*[a for p in group for a in (p, p.grad)], lrs=[lr] * n, wds=[wd] * n,
-                            rescale_grad=1 / batch_size, num_weights=n, out=group)
+    """p <- p - lr (grad / batch_size + wd p), wd weight decay (权重衰减): one operator each."""
+    for p in params:  # any number of them (multi_sgd_update took 60 at most)
+        nd.sgd_update(p, p.grad, lr=lr, wd=wd, rescale_grad=1 / batch_size, out=p)
 
 
 def init_adam_states(params):
@@ -358,9 +329,8 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                           num_steps, lr, clipping_theta, batch_size, pred_period, pred_len,
                           prefixes, temperature=0, val_indices=None, history=None, on_report=None,
                           weight_decay=0, adam_state=None):
-    """Clipped gradients, then SGD or, given adam_state ((init_adam_states(params), {'t': 1})),
-    Adam. Every pred_period epochs and at the end: on_report(epoch, a copy of params, history),
-    then the report; history gets 'train' (each epoch's perplexity), 'val' ((epoch, perplexity))."""
+    """Clipped gradients, then SGD, or Adam given adam_state (init_adam_states(params), {'t': 1}).
+    Each report calls on_report(epoch, params' copy, history) first; history gets 'train', 'val'."""
     need = batch_size * num_steps + 1 if is_random_iter else batch_size * (num_steps + 1)
     if len(corpus_indices) < need:  # said now, not after an epoch of no minibatch
         raise ValueError('no minibatch: --batch-size %d × --num-steps %d needs %d characters, '
@@ -399,8 +369,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
             loss_sum += loss
         mean_loss = loss_sum.asscalar() / (t + 1)  # the epoch's one wait for the device
         if epoch == num_epochs:  # each loss is taken before its step: the last step's, on its batch
-            zero = init_rnn_state(batch_size, num_hiddens, ctx)
-            after = sequence_loss(rnn(to_onehot(X, vocab_size), zero, params)[0], Y).asscalar()
+            after = sequence_loss(rnn(to_onehot(X, vocab_size), state, params)[0], Y).asscalar()
             mean_loss = mean_loss if after < 700 else after
         if not mean_loss < 700:  # NaN, or a perplexity past float range: training diverged
             raise FloatingPointError(
@@ -444,7 +413,7 @@ def parse_args(argv=None):
     a('--val-frac', type=float, default=0, help='share held out at the end, scored at reports')
     a('--cell', choices=CELLS, default='rnn', help='the recurrent cell')
     a('--hiddens', type=int, default=256, help='hidden units')
-    a('--activation', choices=['relu', 'tanh'], default='relu', help="rnn's φ (gru, lstm: none)")
+    a('--activation', choices=['relu', 'tanh'], default='relu', help="rnn's φ (lstm: none)")
     a('--sampler', choices=['random', 'consecutive', 'both'], default='both', help='both: the two')
     a('--epochs', type=int, default=1000, help='epochs for each sampler')
     a('--num-steps', type=int, default=35, help='time steps per window')

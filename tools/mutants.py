@@ -110,17 +110,11 @@ EDITS = {
         'H = phi(XW_t + H_W_hh(H))',
         'H = phi(XW_t)'),
     'rnn: output dropout from inputs': (
-        'Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H,)\n\n\ndef gru',
-        'Hs, dim=0), drop_probs[0]), W_hq, b_q, len(Hs)), (H,)\n\n\ndef gru'),
+        'Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H,)\n\n\ndef lstm',
+        'Hs, dim=0), drop_probs[0]), W_hq, b_q, len(Hs)), (H,)\n\n\ndef lstm'),
     'rnn: first state returned': (
-        'len(Hs)), (H,)\n\n\ndef gru',
-        'len(Hs)), (Hs[0],)\n\n\ndef gru'),
-    'gru: Z and 1 - Z swapped': (
-        'H = Z * H + (1 - Z) * H_tilda',
-        'H = (1 - Z) * H + Z * H_tilda'),
-    'gru: no reset gate': (
-        'hh(R * H)',
-        'hh(H)'),
+        'len(Hs)), (H,)\n\n\ndef lstm',
+        'len(Hs)), (Hs[0],)\n\n\ndef lstm'),
     'lstm: gates swapped': (
         'C = F * C + I * C_tilda',
         'C = I * C + F * C_tilda'),
@@ -172,8 +166,8 @@ EDITS = {
         'rescale_grad=1 / batch_size',
         'rescale_grad=1'),
     'sgd: no weight decay': (
-        'wds=[wd] * n',
-        'wds=[0] * n'),
+        'lr=lr, wd=wd,',
+        'lr=lr, wd=0,'),
     'adam: step count kept': (
         "hyperparams['t'] += 1",
         "hyperparams['t'] += 0"),
@@ -247,8 +241,8 @@ EDITS = {
         'temperature=args.temperature',
         'temperature=0'),
     'threads: one more than free cores': (
-        'str(max(1, min(cores, cpus - others)))',
-        'str(max(1, min(cores, cpus - others + 1)))'),
+        'cpus - runnable + sum(mine)))',
+        'cpus - runnable + sum(mine) + 1))'),
     'text: blank accepted': (
         'if not text.strip():',
         'if not text:'),
@@ -258,9 +252,6 @@ EDITS = {
     'stderr closed: interrupted on stdout': (
         'if sys.stderr:  # closed',
         'if True:  # closed'),
-    'gru: output dropout from inputs': (
-        'Hs, dim=0), drop_probs[1]), W_hq, b_q, len(Hs)), (H,)\n\n\ndef lstm',
-        'Hs, dim=0), drop_probs[0]), W_hq, b_q, len(Hs)), (H,)\n\n\ndef lstm'),
     'lstm: input dropout from outputs': (
         'X = drop(nd.concat(*inputs, dim=0), drop_probs[0])  # all steps: X W_x* + b_*, then sp'
         'lit\n    XI',
@@ -303,11 +294,11 @@ EDITS = {
         '0 <= args.dropout < 1',
         'args.dropout < 1'),
     'threads: this process counted': (
-        ".split('/')[0]) - 1",
-        ".split('/')[0])"),
+        'cpus - runnable + sum(mine)))',
+        'cpus - runnable))'),
     'threads: SMT read backwards': (
-        '(1 if SMT.exists()',
-        '(2 if SMT.exists()'),
+        "(1 if read(smt, '1')",
+        "(2 if read(smt, '1')"),
     'text: EOFError uncaught': (
         'RuntimeError, NotImplementedError, EOFError,',
         'RuntimeError, NotImplementedError,'),
@@ -317,9 +308,21 @@ EDITS = {
     'interrupt: one that MXNet made a TypeError': (
         'if KeyboardInterrupt in (type(e), type(e.__context__)):',
         'if KeyboardInterrupt in (type(e),):'),
-    'sgd: the first group only': (
-        'range(0, len(params), 60)',
-        'range(0, 60, 60)'),
+    'sgd: the first parameter only': (
+        'for p in params:  # any number',
+        'for p in params[:1]:  # any number'),
+    'threads: no quota': (
+        "limit[0].isdigit() else cpus",
+        "limit[0].isdigit() and False else cpus"),
+    'threads: quota rounded down': (
+        'math.ceil(int(limit[0]) / int(limit[1]))',
+        '(int(limit[0]) // int(limit[1]))'),
+    'threads: not counted again each epoch': (
+        'mx.base.check_call(set_threads())',
+        'pass'),
+    "threads: counted in the main thread, not MXNet's": (
+        'mx.base.check_call(set_threads())',
+        'mx.base._LIB.MXSetNumOMPThreads(free_cores())'),
     'trainer: the last step unchecked': (
         'mean_loss = mean_loss if after < 700 else after',
         'mean_loss = mean_loss'),
@@ -342,6 +345,15 @@ EDITS = {
 
 # the same, of the text of one code cell of docs/lab.ipynb
 LAB_EDITS = {
+    'lab: gru: Z and 1 - Z swapped': (
+        'H = Z * H + (1 - Z) * H_tilda',
+        'H = (1 - Z) * H + Z * H_tilda'),
+    'lab: gru: no reset gate': (
+        'hh(R * H)',
+        'hh(H)'),
+    'lab: gru: output dropout from inputs': (
+        "outputs = d2l.drop(nd.concat(*Hs, dim=0), drop_probs[1])",
+        "outputs = d2l.drop(nd.concat(*Hs, dim=0), drop_probs[0])"),
     'lab: counted before scored': (
         '        if j in scored:\n            log_probs.append(math.log(prob(text[j], context)))\n'
         '        if adapt:\n            count(text[j], context)',
@@ -354,8 +366,8 @@ LAB_EDITS = {
     'lab: unigram add-0.5 over one character': (
         "(totals[1][''] + 0.5 * vocab_size)", "(totals[1][''] + 0.5)"),
     'lab: dynamic step divided by 35': (
-        '            d2l.sgd(params, lr, 1)\n            state',
-        '            d2l.sgd(params, lr, 35)\n            state'),
+        '            d2l.sgd(params, lr, 1)\n        state',
+        '            d2l.sgd(params, lr, 35)\n        state'),
     "lab: dynamic evaluation edits the caller's model": (
         '        params = [p.copy() for p in params]\n', ''),
     'lab: dynamic evaluation with dropout': (
