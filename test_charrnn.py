@@ -779,6 +779,9 @@ def test_the_longest_copy_is_found_whatever_its_place():
     assert d2l.longest_copy('xyz', text) == '' and d2l.longest_copy('mat', text) == 'mat'
     assert d2l.longest_copy('on the matron', text) == 'on the mat'
     assert d2l.longest_copy('', text) == '' and d2l.longest_copy('tt mat', text) == ' mat'
+    chorus = '我' * 300 + '分开'  # a character that fills the text is matched too (no autojunk)
+    assert d2l.longest_copy('你我我我我分开', chorus) == '我我我我分开'
+    assert d2l.longest_copy('你我我我我', chorus) == '我我我我'
 
 
 def test_copies_count_the_characters_of_a_stretch_spaces_aside(capsys):

@@ -139,9 +139,12 @@ EDITS = {
     'predict: temperature ignored': (
         'nd.softmax(Y[-1], temperature=T)',
         'nd.softmax(Y[-1])'),
-    'longest copy: two at a time': (
-        'written[i:i + len(best) + 1] in text',
-        'written[i:i + len(best) + 2] in text'),
+    'longest copy: one character short': (
+        'return written[i:i + size]',
+        'return written[i:i + size - 1]'),
+    'longest copy: popular characters skipped': (
+        'autojunk=False',
+        'autojunk=True'),
     'clipping: small gradients scaled up': (
         'scale = nd.minimum(theta / norm, 1)',
         'scale = theta / norm'),
