@@ -34,9 +34,9 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     v1 = cgroup + '/cpu/cpu.cfs_%s_us'
     limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
     quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
-    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # ours too, so read first:
-    tasks = pathlib.Path(proc, 'self', 'task').glob('*/stat')  # one of ours that stops in between
-    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]  # errs towards 1
+    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # ours too: read first, so
+    tasks = pathlib.Path(proc, 'self', 'task').glob('*/stat')  # a thread of ours that stops in
+    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]  # between costs one
     cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
     return max(1, min(cores, quota, cpus - runnable + sum(mine)))  # no quota: 'max' (v2), -1 (v1)
 
@@ -62,10 +62,10 @@ try:
     import mxnet as mx
     from mxnet import autograd, nd
     nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
-    # MXSetNumOMPThreads sets its caller's count: an operator of ours calls it where they run.
-    count = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
+    # MXSetNumOMPThreads sets its caller's count: an operator on mx.cpu(0), (1, 0), calls it there.
+    count_threads = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
         lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(free_cores()))
-    set_threads = functools.partial(mx.base._LIB.MXEnginePushSync, count, None, None,
+    set_threads = functools.partial(mx.base._LIB.MXEnginePushSync, count_threads, None, None,
                                     (ctypes.c_int * 2)(1, 0), None, 0, None, 0, None, 0, None)
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
     advice = 'pip install -r requirements.txt (MXNet 1.9.1 needs numpy<2; Python 3.14+: a 3.12)'
