@@ -34,9 +34,9 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     v1 = cgroup + '/cpu/cpu.cfs_%s_us'
     limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
     quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
-    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # ours too: read first, so
-    tasks = pathlib.Path(proc, 'self', 'task').glob('*/stat')  # a thread of ours that stops in
-    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]  # between costs one
+    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # this process's among them
+    tasks = pathlib.Path(proc, 'self', 'task').glob('*/stat')  # read after: one stopping costs one
+    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]  # state after (comm)
     cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
     return max(1, min(cores, quota, cpus - runnable + sum(mine)))  # no quota: 'max' (v2), -1 (v1)
 
@@ -368,7 +368,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                 sgd(params, lr, 1, weight_decay)  # the loss is a mean already
             loss_sum += loss
         mean_loss = loss_sum.asscalar() / (t + 1)  # the epoch's one wait for the device
-        if epoch == num_epochs:  # each loss is taken before its step: the last step's, on its batch
+        if epoch == num_epochs:  # losses come before their steps: the last step's, on its batch
             after = sequence_loss(rnn(to_onehot(X, vocab_size), state, params)[0], Y).asscalar()
             mean_loss = mean_loss if after < 700 else after
         if not mean_loss < 700:  # NaN, or a perplexity past float range: training diverged
@@ -394,7 +394,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
                                   vocab_size, ctx, idx_to_char, char_to_idx, temperature)
             new = written[len(prefix):]
             copied = longest_copy(new.replace(' ', ''), text)
-            shown = prefix + '(%d line breaks)' % len(new) if new.isspace() else written
+            shown = prefix + '(%d× space or line break)' % len(new) if new.isspace() else written
             print(' - %s  [copied %d/%d]' % (shown, len(copied), pred_len), flush=True)
     return params
 
@@ -474,8 +474,8 @@ def main(argv=None):
         for i, sampler in enumerate(samplers, 1):
             params = get_params(V, args.hiddens, ctx)  # a new model for each
             adam_state = (init_adam_states(params), {'t': 1}) if args.optimizer == 'adam' else None
-            print('== %s sampling (%d of %d), %d epoch%s, on %s' % (
-                sampler, i, len(samplers), args.epochs, 's' * (args.epochs > 1), ctx), flush=True)
+            print('== %s sampling (%d of %d), %d epoch%s, on %s' % (sampler, i, len(samplers),
+                  args.epochs, '' if args.epochs == 1 else 's', ctx), flush=True)
             train_and_predict_rnn(
                 cell, lambda: params, init_state, args.hiddens, V, ctx, train,
                 idx_to_char, char_to_idx, sampler == 'random', args.epochs, args.num_steps,

@@ -804,7 +804,7 @@ def test_copies_count_the_characters_of_a_stretch_spaces_aside(capsys):
 
     corpus = [char_to_idx[c] for c in TEXT]
     params = d2l.get_params(V, 4, CPU)
-    for chars, shown, copied in [(' ', '分开(12 line breaks)', 0),
+    for chars, shown, copied in [(' ', '分开(12× space or line break)', 0),
                                  ('我想要你 我不想 我不要', '分开我想要你 我不想 我不要', 10)]:
         d2l.train_and_predict_rnn(writes(chars), lambda: params, d2l.init_rnn_state, 4, V, CPU,
                                   corpus, idx_to_char, char_to_idx, True, 1, 8, 0, 1, 4, 1, 12,
@@ -1063,6 +1063,23 @@ def test_a_run_that_diverges_on_its_last_step_is_an_error_naming_what_to_lower()
                          '--seed', '1')
     assert code == 1 and 'val perplexity' not in out
     assert err.startswith('charrnn: error: the loss became nan in epoch 1') and err.count('\n') == 1
+
+
+def test_the_last_steps_check_comes_at_the_last_epoch_and_takes_a_finite_loss_past_700_too():
+    """A cell whose logit is 800 only for a call outside training with a minibatch's rows (the
+    check of the last step's parameters): 2 epochs train, then the second epoch's check fails."""
+    idx_to_char, char_to_idx = tiny_vocab()
+    corpus, V = [char_to_idx[c] for c in TEXT if c != idx_to_char[0]], len(idx_to_char)
+
+    def cell(inputs, state, params):
+        checking = not autograd.is_recording() and inputs[0].shape[0] == 4
+        return fixed_cell(V, 800 if checking else 0)(inputs, state, params)
+    history = {}
+    with pytest.raises(FloatingPointError, match='^the loss became 800 in epoch 2: '):
+        d2l.train_and_predict_rnn(cell, d2l.get_params, d2l.init_rnn_state, 4, V, CPU, corpus,
+                                  idx_to_char, char_to_idx, True, 2, 8, 1, 1, 4, 1, 5, [],
+                                  history=history)
+    assert len(history['train']) == 1
 
 
 def test_a_held_out_text_without_a_window_is_refused_before_training():
@@ -1383,10 +1400,12 @@ def test_each_samplers_header_says_which_of_how_many_and_one_epoch_is_singular(m
     monkeypatch.setattr(d2l, 'train_and_predict_rnn', lambda *a, **k: None)
     d2l.main(['--hiddens', '8'])
     d2l.main(['--hiddens', '8', '--epochs', '1', '--sampler', 'consecutive'])
+    d2l.main(['--hiddens', '8', '--epochs', '2', '--sampler', 'random'])
     headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith('==')]
     assert headers == ['== random sampling (1 of 2), 1000 epochs, on %s' % d2l.ctx,
                        '== consecutive sampling (2 of 2), 1000 epochs, on %s' % d2l.ctx,
-                       '== consecutive sampling (1 of 1), 1 epoch, on %s' % d2l.ctx]
+                       '== consecutive sampling (1 of 1), 1 epoch, on %s' % d2l.ctx,
+                       '== random sampling (1 of 1), 2 epochs, on %s' % d2l.ctx]
 
 
 def test_the_default_run_is_the_notebooks(monkeypatch):

@@ -333,8 +333,17 @@ EDITS = {
         'return math.inf if mean_loss >= 709 else',
         'return math.inf if not mean_loss < 709 else'),
     'header: 1 epochs': (
-        "'s' * (args.epochs > 1)",
+        "'' if args.epochs == 1 else 's'",
         "'s'"),
+    'header: 2 epochs singular': (
+        "'' if args.epochs == 1 else 's'",
+        "'' if args.epochs <= 2 else 's'"),
+    'trainer: the last step checked in the first epoch': (
+        'if epoch == num_epochs:  # losses',
+        'if epoch == 1:  # losses'),
+    "trainer: the last step's NaN only": (
+        'mean_loss if after < 700 else after',
+        'mean_loss if after == after else after'),
     'report: line breaks shown blank': (
         'if new.isspace() else written',
         'if not new else written'),
