@@ -1803,27 +1803,23 @@ def lab_cells():
 def cell_fns(name):
     """(get_params, init_state, cell): charrnn's rnn and lstm, or the lab's GRU, which its cells
     define on charrnn's pieces (get_gru_params, init_gru_state, gru)."""
-    import ast
     if name in d2l.CELLS:
         return d2l.CELLS[name]
-    namespace = {'d2l': d2l, 'nd': nd, 'functools': functools}
-    for cell in lab_cells():
-        tree = ast.parse(''.join(cell['source']))
-        tree.body = [node for node in tree.body if getattr(node, 'name', None) == 'gru' or (
-            isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) in (
-                'get_gru_params', 'init_gru_state'))]
-        exec(compile(tree, 'lab.ipynb', 'exec'), namespace)
-    return namespace['get_gru_params'], namespace['init_gru_state'], namespace['gru']
+    return lab_functions('get_gru_params', 'init_gru_state', 'gru',
+                         namespace={'d2l': d2l, 'nd': nd, 'functools': functools})
 
 
-def lab_functions(*names):
-    """The lab's functions of these names, defined alone, as its cells write them."""
+def lab_functions(*names, namespace=None):
+    """The lab's functions (and names assigned once) of these names, defined alone, as its cells
+    write them, in namespace (what they read as they are defined)."""
     import ast
-    namespace = {}
+    namespace = {} if namespace is None else namespace
     for cell in lab_cells():
         tree = ast.parse(''.join(cell['source']))
         tree.body = [node for node in tree.body
-                     if isinstance(node, ast.FunctionDef) and node.name in names]
+                     if isinstance(node, ast.FunctionDef) and node.name in names
+                     or isinstance(node, ast.Assign) and len(node.targets) == 1
+                     and getattr(node.targets[0], 'id', None) in names]
         exec(compile(tree, 'lab.ipynb', 'exec'), namespace)
     return [namespace[name] for name in names]
 
