@@ -20,8 +20,7 @@ import zlib
 
 import numpy as np
 
-if np.lib.NumpyVersion(np.__version__) >= '1.24.0':
-    np.bool = bool  # MXNet 1.9.1 uses np.bool, gone from numpy 1.24 (Python 3.12 needs 1.26)
+np.bool = bool  # MXNet 1.9.1 uses np.bool: gone from numpy 1.24 to 1.26 (Python 3.12 needs 1.26)
 
 
 def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/cpu/smt/active'):
@@ -34,15 +33,15 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     v1 = cgroup + '/cpu/cpu.cfs_%s_us'
     limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
     quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
-    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # this process's among them
-    tasks = pathlib.Path(proc, 'self', 'task').glob('*/stat')  # read after: one stopping costs one
-    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]  # state after (comm)
+    tasks = list(pathlib.Path(proc, 'self', 'task').glob('*/stat'))  # this process's threads
+    mine = None  # which run or wait to (state after comm): read until alike before and after
+    while mine != (mine := [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]):
+        runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # mine among them
     cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
     return max(1, min(cores, quota, cpus - runnable + sum(mine)))  # no quota: 'max' (v2), -1 (v1)
 
 
-# OpenMP threads spin as they wait: one without a core stalls all. One a free core, at import and
-# each epoch (set_threads); set for the import alone, so a child inherits none; the user's own wins.
+# OpenMP threads spin as they wait: one without a core stalls all. One a free core (set_threads).
 env = {}
 if os.path.exists('/proc/loadavg'):  # Linux; a cached oneDNN transpose would keep its old count
     env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0')
@@ -52,19 +51,19 @@ CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10
 with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
     site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
     env['MXNET_CUDNN_LIB_CHECKING'] = '0'  # cuDNN 8.9 from PyPI, built for 8.1
-    found = {p.name: str(p) for p in site.glob('nvidia/*/lib/*.so*')}
-    for name in [n for n in CUDA_LIBS.split() if n in found]:  # in the order they need
-        ctypes.CDLL(found[name], mode=ctypes.RTLD_GLOBAL)
+    for lib in [p for name in CUDA_LIBS.split() for p in site.glob('nvidia/*/lib/' + name)]:
+        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)  # in the order they need
 
-env = {name: value for name, value in env.items() if name not in os.environ}
-os.environ.update(env)  # read once, as MXNet loads
+env = {name: value for name, value in env.items() if name not in os.environ}  # the user's wins
+os.environ.update(env)  # read once, as MXNet loads; then taken back, so a child inherits none
 try:
     import mxnet as mx
     from mxnet import autograd, nd
     nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
     # MXSetNumOMPThreads sets its caller's count: an operator on mx.cpu(0), (1, 0), calls it there.
+    threads = ctypes.c_int(1)  # counted by the trainer: MXNet's thread would wait for the GIL
     count_threads = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
-        lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(free_cores()))
+        lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(threads.value))
     set_threads = functools.partial(mx.base._LIB.MXEnginePushSync, count_threads, None, None,
                                     (ctypes.c_int * 2)(1, 0), None, 0, None, 0, None, 0, None)
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
@@ -347,12 +346,13 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
     history.update(train=[], val=[])
     start = time.time()
     for epoch in range(1, num_epochs + 1):
-        if 'OMP_NUM_THREADS' in env:  # other work may have started or stopped: count again
-            mx.base.check_call(set_threads())
         if not is_random_iter:  # 相邻采样: one state runs through the epoch
             state = init_rnn_state(batch_size, num_hiddens, ctx)
         loss_sum = nd.zeros(1, ctx=ctx)
         for t, (X, Y) in enumerate(data_iter_fn(corpus_indices, batch_size, num_steps, ctx)):
+            if 'OMP_NUM_THREADS' in env:  # other work may have started or stopped: count again
+                threads.value = free_cores()
+                mx.base.check_call(set_threads())
             if is_random_iter:  # 随机采样: unrelated windows, each starts from zero
                 state = init_rnn_state(batch_size, num_hiddens, ctx)
             else:  # cut the graph between batches, keeping the result (the book drops it)

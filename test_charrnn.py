@@ -3,6 +3,7 @@
 import functools
 import hashlib
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zipfile
 
@@ -1275,6 +1277,27 @@ def test_free_cores_counts_the_cpus_less_others_work_within_the_quota(
     assert d2l.free_cores(**paths) == threads
 
 
+@pytest.mark.parametrize('seen', [2, 3])
+def test_free_cores_reads_the_load_again_if_a_thread_of_this_process_changed_state_meanwhile(
+        tmp_path, monkeypatch, seen):
+    """A thread of this process starts to run as /proc/loadavg is read, which counts it (3) or
+    not yet (2): either way one of the two readings of the threads is off by one, so the load is
+    read again, with the threads as they stand after."""
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(8)))  # 8 CPUs
+    paths = fake_machine(tmp_path, seen, 'RS')  # this thread, and another process's task
+    real, reads = pathlib.Path.read_text, []
+
+    def read_text(path, *args, **kwargs):
+        text = real(path, *args, **kwargs)
+        if path.name == 'loadavg':
+            reads.append(text.split()[3])
+            fake_machine(tmp_path, 3, 'RR')  # the second thread of this process now runs too
+        return text
+    monkeypatch.setattr(pathlib.Path, 'read_text', read_text)
+    assert d2l.free_cores(**paths) == 7  # 8 CPUs, less the other process's task
+    assert reads == ['%d/321' % seen, '3/321']
+
+
 # The OpenMP count where the operators run: GOMP_parallel_start, the way into a team for MXNet,
 # its oneDNN and OpenBLAS, reports the thread that starts one, omp_get_max_threads there and the
 # size of the team it got (a oneDNN transpose kept the count it was made with, until made anew).
@@ -1299,23 +1322,25 @@ TRAIN = textwrap.dedent('''
     from mxnet import nd
     paths = json.loads(sys.argv[1])
     d2l.free_cores.__defaults__ = (paths['proc'], paths['cgroup'], paths['smt'])
-    def report(epoch, params, history):  # the load changes after each epoch
-        nd.waitall()  # the epoch's operators done
-        runnable = 2 if epoch == 1 else 1  # 1: only this thread
-        open(paths['proc'] + '/loadavg', 'w').write('1.0 1.0 1.0 %d/100 1\\n' % runnable)
-        os.write(2, b'epoch %d\\n' % (epoch + 1))
-    os.write(2, b'epoch 1\\n')
+    sampler = d2l.data_iter_random
+    def data_iter(*args):  # the load changes before each minibatch: none, one other task, none
+        for k, batch in enumerate(sampler(*args), 1):
+            nd.waitall()  # the last minibatch's operators done
+            runnable = 2 if k == 2 else 1  # 1: only this thread
+            open(paths['proc'] + '/loadavg', 'w').write('1.0 1.0 1.0 %d/100 1\\n' % runnable)
+            os.write(2, b'minibatch %d\\n' % k)
+            yield batch
+    d2l.data_iter_random = data_iter
     chars = sorted(set(sys.argv[2]))
-    corpus = [chars.index(c) for c in sys.argv[2]] * 5  # one minibatch an epoch
+    corpus = [chars.index(c) for c in sys.argv[2]] * 11  # 3 minibatches, in one epoch
     d2l.train_and_predict_rnn(
         d2l.rnn, d2l.get_params, d2l.init_rnn_state, 256, len(chars), d2l.mx.cpu(), corpus,
-        chars, {c: i for i, c in enumerate(chars)}, True, 3, 8, 1.0, 1.0, 64, 1, 0, [],
-        on_report=report)
+        chars, {c: i for i, c in enumerate(chars)}, True, 1, 8, 1.0, 1.0, 64, 1, 0, [])
 ''')
 
 
 def teams(env, tmp_path):
-    """Each epoch's OpenMP teams: (the thread that starts one, omp_get_max_threads there, its
+    """Each minibatch's OpenMP teams: (the thread that starts one, omp_get_max_threads there, its
     size), with the load as TRAIN changes it: no other task, then one, then none again."""
     spy = tmp_path / 'spy.so'
     (tmp_path / 'spy.c').write_text(SPY)
@@ -1325,26 +1350,51 @@ def teams(env, tmp_path):
     p = subprocess.run([sys.executable, '-c', TRAIN, json.dumps(paths), TEXT], cwd=HERE, text=True,
                        capture_output=True, env=dict(env, LD_PRELOAD=str(spy)), timeout=300)
     assert p.returncode == 0, p.stderr
-    epochs = {}
+    batches = {}
+    batch = batches.setdefault(0, set())  # before training
     for line in p.stderr.splitlines():
-        if line.startswith('epoch'):
-            epoch = epochs.setdefault(int(line.split()[1]), set())
+        if line.startswith('minibatch'):
+            batch = batches.setdefault(int(line.split()[1]), set())
         else:
-            epoch.add(tuple(int(x) for x in line.split()[1:]))
-    return [epochs[i] for i in (1, 2, 3)]
+            batch.add(tuple(int(x) for x in line.split()[1:]))
+    return [batches[i] for i in (1, 2, 3)]
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+def test_the_chapters_cells_give_the_same_bits_whatever_the_thread_count(monkeypatch, cell):
+    """The count follows the load from one minibatch to the next, and the results do not: one
+    thread or two, each product and sum of the chapter's cells adds in the same order."""
+    get_params, init_state, rnn = d2l.CELLS[cell]
+    corpus, char_to_idx, idx_to_char, V = d2l.load_data_jay_lyrics(num_chars=2300)  # 2 batches
+    monkeypatch.setitem(d2l.env, 'OMP_NUM_THREADS', '2')  # counted by charrnn, not the user's
+    monkeypatch.setattr(d2l.threads, 'value', d2l.threads.value)  # as it was, after the test
+    trained, callers = [], set()
+    for counts in [[2], [1, 2, 1]]:  # each minibatch's count, over and over
+        cycle = itertools.cycle(counts)
+        monkeypatch.setattr(d2l, 'free_cores', lambda: callers.add(threading.get_ident())
+                            or next(cycle))
+        mx.random.seed(3)
+        random.seed(3)
+        trained.append(d2l.train_and_predict_rnn(
+            rnn, get_params, init_state, 256, V, CPU, corpus, idx_to_char, char_to_idx, True, 3,
+            35, 100, 0.01, 32, 10, 0, []))
+    for p, q in zip(*trained):
+        assert np.array_equal(p.asnumpy(), q.asnumpy())
+    assert callers == {threading.get_ident()}  # here: MXNet's thread would wait for the GIL
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='needs gcc to build the spy library')
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='needs 2 CPUs')
-def test_each_epoch_the_operators_run_with_a_thread_a_free_core(tmp_path):
+def test_each_minibatch_the_operators_run_with_a_thread_a_free_core(tmp_path):
     """Read back where the operators run (MXNet's one CPU worker thread): two threads while the
-    machine is free, one after another task came, two once it left; the user's count stays."""
+    machine is free, one after another task came, two once it left, from one minibatch to the
+    next within an epoch; the user's count stays."""
     env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
-    epochs = teams(env, tmp_path)
-    worker = [tid for tid, count, size in epochs[0]]
-    assert len(worker) == 1 and epochs == [{(worker[0], n, n)} for n in (2, 1, 2)]
+    batches = teams(env, tmp_path)
+    worker = [tid for tid, count, size in batches[0]]
+    assert len(worker) == 1 and batches == [{(worker[0], n, n)} for n in (2, 1, 2)]
     mine = teams(dict(env, OMP_NUM_THREADS='2'), tmp_path)
-    assert [(count, size) for epoch in mine for tid, count, size in epoch] == [(2, 2)] * 3
+    assert [(count, size) for batch in mine for tid, count, size in batch] == [(2, 2)] * 3
 
 
 @pytest.mark.parametrize('error', ["OSError('libarmpl_lp64_mp.so: cannot open shared object')",
@@ -2109,9 +2159,16 @@ def test_the_labs_floor_mixes_the_softmax_with_the_uniform():
     assert np.exp(outputs[0].asnumpy()) == pytest.approx(0.8 * p + 0.2 / 4, rel=1e-5)
 
 
-def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_the_tables():
+def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_the_tables(
+        monkeypatch):
     """One epoch of one minibatch from the random offset: the network by the book's Adam on
-    gradients clipped at 0.25, the tables by plain SGD at lr 30, unclipped."""
+    gradients clipped at 0.25, the tables by plain SGD at lr 30, unclipped; the free cores
+    counted again for the minibatch, as d2l's trainer does."""
+    pushed = []
+    monkeypatch.setitem(d2l.env, 'OMP_NUM_THREADS', '2')  # counted at import, not the user's
+    monkeypatch.setattr(d2l, 'free_cores', lambda: 7)
+    monkeypatch.setattr(d2l.threads, 'value', d2l.threads.value)  # as it was, after the test
+    monkeypatch.setattr(d2l, 'set_threads', lambda: pushed.append(d2l.threads.value) or 0)  # 0: ok
     pair_contexts, get_recipe_params, init_recipe_state, recipe_cell, smoothed_loss, \
         train_recipe = lab_globals(*lab_functions(
             'pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell',
@@ -2130,6 +2187,7 @@ def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_th
     dev, scores = [i % V for i in range(0, 3 * 40, 3)], []
     train_recipe(cell, params, text, 1, 0.1, dev, lambda *score: scores.append(score),
                  batch_size=1, num_steps=6, hiddens=2)
+    assert pushed == [7]
     assert scores == [(1, pytest.approx(d2l.evaluate_perplexity(
         cell, params, init_recipe_state, 2, V, CPU, dev, 35), rel=1e-6))]
     X = nd.array([text[offset:offset + 6]])
@@ -2181,10 +2239,13 @@ def lab_choices(corpus, n_val, vocab_size):
     }
 
 
-def test_the_labs_choices_are_made_on_dev_and_never_read_the_held_out_text():
+def test_the_labs_choices_are_made_on_dev_and_never_read_the_held_out_text(monkeypatch):
     """Label smoothing, epoch, floor, count order, dynamic rate and mixture weights, from the
     lab's own cells: the same, scores included, with other held-out text (over the same
-    vocabulary, the whole corpus's as in the chapter); other scores with another dev split."""
+    vocabulary, the whole corpus's as in the chapter); other scores with another dev split.
+    The thread count stays as it is: the recipe's nd.dot (OpenBLAS) and sums round otherwise
+    with another count, so the scores' last bits would follow the load, not the text."""
+    monkeypatch.delitem(d2l.env, 'OMP_NUM_THREADS', raising=False)  # as if it were the user's
     rng, V = random.Random(0), 30
     words = [[rng.randrange(1, V) for _ in range(rng.randint(2, 5))] for _ in range(40)]
     corpus = []

@@ -8,7 +8,7 @@ characters of the lyrics, batch 32, 35 steps, 256 ReLU units, lr 100, clipping 0
   charrnn   charrnn.py --sampler random, the project's own file, run from the project's root
   notebook  bench/notebook_rnn.py: the notebook's own method (MXNet NDArray, one op per step)
   torch     bench/torch_rnn.py: the same model and training ported line for line to PyTorch
-In each round each program runs as a whole process twice, for 2 and for 2+EPOCHS epochs: the
+In each round each program runs as a whole process twice, for 3 and for 3+EPOCHS epochs: the
 difference divided by EPOCHS is its seconds per epoch, start-up (imports, data, warm-up) taken
 out. Every other round runs the programs in reverse order, so the machine's drift falls on all.
 Each round prints the seconds per epoch and the load average after it; the last line gives the
@@ -23,10 +23,11 @@ Environment variables:
   BUSY=N           start N CPU-bound processes (Python `while True: pass`) that compete with
                    every timed run, as a second job would; stopped at exit, also on failure
   WHEN=start|late|gone   when the BUSY processes run (default start: throughout). late: each
-                   timed run starts quiet, and they start halfway through its second epoch (after
-                   the import and the first epoch, which time out of the result); gone: they run
-                   as it starts and stop halfway through its second epoch. "Halfway" is measured
-                   first, for each program, as the mean of a 1- and a 2-epoch run in the same load
+                   timed run starts quiet, and they start after its import and first epoch;
+                   gone: they run as it starts and stop then. "Then" is the time a whole 1-epoch
+                   run takes (measured first, twice, for each program, in the load at the start):
+                   it falls in the second or third epoch of both timed runs, at the same point,
+                   as long as a program's last report and exit take less than two epochs
   BEFORE=PATH      another charrnn.py (say `git show REV:charrnn.py > /tmp/before.py`) timed
                    beside charrnn in the same rounds; the last line adds charrnn/before
   MXNET_VENV=DIR   the virtual environment for charrnn and the notebook (default
@@ -158,16 +159,17 @@ def main(args):
             busy = spin(n)
         if n:
             print('busy: %d competing CPU-bound processes (%s)' % (n, WHEN), flush=True)
-        if n and WHEN != 'start':  # halfway through the second epoch, in the load at the start
+        if n and WHEN != 'start':  # a 1-epoch run's time: within the timed runs' training
             for name in programs:
-                runs = [seconds(programs[name](k), n if WHEN == 'gone' else 0, 1e9) for k in (1, 2)]
-                switch[name] = sum(runs) / 2
+                runs = [seconds(programs[name](1), n if WHEN == 'gone' else 0, 1e9),
+                        seconds(programs[name](1), n if WHEN == 'gone' else 0, 1e9)]
+                switch[name] = statistics.mean(runs)
             print('switch after %s s' % ', '.join('%s %.2f' % item for item in switch.items()))
         ratios = {name: [] for name in ('notebook', 'torch', 'before') if name in programs}
         for i in range(1, rounds + 1):
             order = list(programs) if i % 2 else list(programs)[::-1]
-            s = {name: (seconds(programs[name](2 + epochs), n, switch[name])
-                        - seconds(programs[name](2), n, switch[name])) / epochs for name in order}
+            s = {name: (seconds(programs[name](3 + epochs), n, switch[name])
+                        - seconds(programs[name](3), n, switch[name])) / epochs for name in order}
             print('round %d: s/epoch %s   (load average %.2f)'
                   % (i, '  '.join('%s %.3f' % (name, s[name]) for name in programs),
                      os.getloadavg()[0]), flush=True)

@@ -320,9 +320,28 @@ EDITS = {
     'threads: quota rounded down': (
         'math.ceil(int(limit[0]) / int(limit[1]))',
         '(int(limit[0]) // int(limit[1]))'),
-    'threads: not counted again each epoch': (
+    'threads: the load read once, the threads after it': (
+        "    while mine != (mine := [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in "
+        "tasks]):\n        runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])",
+        "    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])\n"
+        "    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]"),
+    'threads: the load read once, the threads before it': (
+        "    while mine != (mine := [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in "
+        "tasks]):\n        runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])",
+        "    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]\n"
+        "    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])"),
+    'threads: counted in MXNet\'s thread': (
+        'lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(threads.value))',
+        'lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(free_cores()))'),
+    'threads: a product by OpenBLAS, whose sums follow the count': (
+        'Z = nd.FullyConnected(X, W.T, b, num_hidden=W.shape[1])',
+        'Z = nd.dot(X, W) + b'),
+    'threads: not counted again each minibatch': (
         'mx.base.check_call(set_threads())',
         'pass'),
+    'threads: counted again each epoch only': (
+        "if 'OMP_NUM_THREADS' in env:  # other work",
+        "if 'OMP_NUM_THREADS' in env and t == 0:  # other work"),
     "threads: counted in the main thread, not MXNet's": (
         'mx.base.check_call(set_threads())',
         'mx.base._LIB.MXSetNumOMPThreads(free_cores())'),
@@ -397,6 +416,8 @@ LAB_EDITS = {
         '        earlier.add(gram)\n        itself += gram in earlier\n'),
     'lab: the floor not divided by V': (
         '(1 - eps) * nd.softmax(O) + eps / V', '(1 - eps) * nd.softmax(O) + eps'),
+    'lab: recipe: threads not counted again': (
+        'd2l.mx.base.check_call(d2l.set_threads())', 'pass'),
     'lab: tables at half the rate': (
         'd2l.sgd(tables, table_lr, 1)', 'd2l.sgd(tables, table_lr, 2)'),
     'lab: tables clipped': (
