@@ -34,9 +34,9 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
     quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
     tasks = list(pathlib.Path(proc, 'self', 'task').glob('*/stat'))  # this process's threads
-    mine = None  # which run or wait to (state after comm): read until alike before and after
+    mine = None  # which run or wait to (state after comm), alike before and after the load's
     while mine != (mine := [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]):
-        runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])  # mine among them
+        runnable = max(int(read(proc + '/loadavg').split()[3].split('/')[0]) for _ in range(2))
     cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
     return max(1, min(cores, quota, cpus - runnable + sum(mine)))  # no quota: 'max' (v2), -1 (v1)
 

@@ -1295,7 +1295,23 @@ def test_free_cores_reads_the_load_again_if_a_thread_of_this_process_changed_sta
         return text
     monkeypatch.setattr(pathlib.Path, 'read_text', read_text)
     assert d2l.free_cores(**paths) == 7  # 8 CPUs, less the other process's task
-    assert reads == ['%d/321' % seen, '3/321']
+    assert reads == ['%d/321' % seen, '3/321', '3/321', '3/321']  # twice each time
+
+
+def test_free_cores_takes_the_larger_of_two_loads_read_in_a_row(tmp_path, monkeypatch):
+    """/proc/loadavg can miss a task for an instant (one moving between CPUs): seen in one of two
+    readings, it counts, since a thread too many stalls them all and one too few costs a little."""
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(8)))  # 8 CPUs
+    paths = fake_machine(tmp_path, 1, 'RS')  # only this thread, in the first reading
+    real = pathlib.Path.read_text
+
+    def read_text(path, *args, **kwargs):
+        text = real(path, *args, **kwargs)
+        if path.name == 'loadavg':
+            fake_machine(tmp_path, 3 - int(text.split()[3][0]), 'RS')  # 1, 2, 1, 2, ...
+        return text
+    monkeypatch.setattr(pathlib.Path, 'read_text', read_text)
+    assert d2l.free_cores(**paths) == 7  # 8 CPUs, less the task seen in the second reading
 
 
 # The OpenMP count where the operators run: GOMP_parallel_start, the way into a team for MXNet,

@@ -320,14 +320,21 @@ EDITS = {
     'threads: quota rounded down': (
         'math.ceil(int(limit[0]) / int(limit[1]))',
         '(int(limit[0]) // int(limit[1]))'),
+    'threads: the load read once in each reading': (
+        "max(int(read(proc + '/loadavg').split()[3].split('/')[0]) for _ in range(2))",
+        "max(int(read(proc + '/loadavg').split()[3].split('/')[0]) for _ in range(1))"),
+    'threads: the lesser of two loads': (
+        "runnable = max(int(read(proc + '/loadavg')", "runnable = min(int(read(proc + '/loadavg')"),
     'threads: the load read once, the threads after it': (
         "    while mine != (mine := [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in "
-        "tasks]):\n        runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])",
+        "tasks]):\n        runnable = max(int(read(proc + '/loadavg').split()[3].split('/')[0]) "
+        "for _ in range(2))",
         "    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])\n"
         "    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]"),
     'threads: the load read once, the threads before it': (
         "    while mine != (mine := [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in "
-        "tasks]):\n        runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])",
+        "tasks]):\n        runnable = max(int(read(proc + '/loadavg').split()[3].split('/')[0]) "
+        "for _ in range(2))",
         "    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]\n"
         "    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])"),
     'threads: counted in MXNet\'s thread': (
