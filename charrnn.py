@@ -34,7 +34,7 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     limit = (read(cgroup + '/cpu.max') or read(v1 % 'quota') + read(v1 % 'period')).split()
     quota = math.ceil(int(limit[0]) / int(limit[1])) if limit and limit[0].isdigit() else cpus
     tasks = list(pathlib.Path(proc, 'self', 'task').glob('*/stat'))  # this process's threads
-    mine = None  # which run or wait to (state after comm), alike before and after the load's
+    mine = None  # which are running or runnable: read until alike before and after the load
     while mine != (mine := [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]):
         runnable = max(int(read(proc + '/loadavg').split()[3].split('/')[0]) for _ in range(2))
     cores = cpus // (1 if read(smt, '1').strip() == '0' else 2)
@@ -61,7 +61,7 @@ try:
     from mxnet import autograd, nd
     nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
     # MXSetNumOMPThreads sets its caller's count: an operator on mx.cpu(0), (1, 0), calls it there.
-    threads = ctypes.c_int(1)  # counted by the trainer: MXNet's thread would wait for the GIL
+    threads = ctypes.c_int(1)  # counted by the trainer, not where file reads yield the GIL
     count_threads = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
         lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(threads.value))
     set_threads = functools.partial(mx.base._LIB.MXEnginePushSync, count_threads, None, None,
@@ -350,7 +350,7 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
             state = init_rnn_state(batch_size, num_hiddens, ctx)
         loss_sum = nd.zeros(1, ctx=ctx)
         for t, (X, Y) in enumerate(data_iter_fn(corpus_indices, batch_size, num_steps, ctx)):
-            if 'OMP_NUM_THREADS' in env:  # other work may have started or stopped: count again
+            if 'OMP_NUM_THREADS' in env and ctx.device_type == 'cpu':  # others' work may change
                 threads.value = free_cores()
                 mx.base.check_call(set_threads())
             if is_random_iter:  # 随机采样: unrelated windows, each starts from zero
@@ -462,9 +462,8 @@ def main(argv=None):
         unknown = sorted(set(''.join(args.prefixes)) - set(char_to_idx))  # now, not at a report
         if unknown or '' in args.prefixes:
             default = ' (the default)' if args.prefixes == ['分开', '不分开'] else ''
-            raise ValueError('--prefixes %s%s: give 1 or more characters each, of the text (not '
-                             '%s)' % (' '.join(args.prefixes), default,
-                                      ' '.join(map(repr, unknown)) or "''"))
+            raise ValueError("--prefixes %s%s: each 1 or more of the text's characters (not %s)" % (
+                ' '.join(args.prefixes), default, ' '.join(map(repr, unknown)) or "''"))
         get_params, init_state, cell = CELLS[args.cell]
         keywords = {'activation': args.activation} if args.cell == 'rnn' else {}
         cell = functools.partial(cell, drop_probs=(args.dropout, args.dropout), **keywords)

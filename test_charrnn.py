@@ -1258,6 +1258,7 @@ def fake_machine(root, runnable, states='RS', smt='0', cpu_max=None, cfs=None):
     (3, 'RS', '0', None, None, 6),  # two tasks of other processes: 2 CPUs fewer
     (3, 'RRS', '0', None, None, 7),  # one is this process's own (an OpenMP thread spinning)
     (3, 'RRRRS', '0', None, None, 8),  # all of them are: none of another
+    (3, 'RDS', '0', None, None, 6),  # in disk wait (D): not runnable, as /proc/loadavg counts
     (12, 'RS', '0', None, None, 1),  # more waiting than there are CPUs: at least one
     (1, 'RS', '1', None, None, 4),  # two CPUs a core (SMT): one a core
     (1, 'R', None, None, None, 4),  # no SMT switch: two a core, as MXNet assumes
@@ -1296,6 +1297,19 @@ def test_free_cores_reads_the_load_again_if_a_thread_of_this_process_changed_sta
     monkeypatch.setattr(pathlib.Path, 'read_text', read_text)
     assert d2l.free_cores(**paths) == 7  # 8 CPUs, less the other process's task
     assert reads == ['%d/321' % seen, '3/321', '3/321', '3/321']  # twice each time
+
+
+def test_free_cores_takes_a_thread_that_ended_meanwhile_as_not_running(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(8)))  # 8 CPUs
+    paths = fake_machine(tmp_path, 2, 'RR')  # this thread, and one that ends before it is read
+    real = pathlib.Path.read_text
+
+    def read_text(path, *args, **kwargs):
+        if path.parent.name == '101':  # its /proc/self/task/101 is gone
+            raise FileNotFoundError(path)
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(pathlib.Path, 'read_text', read_text)
+    assert d2l.free_cores(**paths) == 7  # 8 CPUs, less the other runnable task: another's
 
 
 def test_free_cores_takes_the_larger_of_two_loads_read_in_a_row(tmp_path, monkeypatch):
@@ -1379,16 +1393,25 @@ def teams(env, tmp_path):
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
 def test_the_chapters_cells_give_the_same_bits_whatever_the_thread_count(monkeypatch, cell):
     """The count follows the load from one minibatch to the next, and the results do not: one
-    thread or two, each product and sum of the chapter's cells adds in the same order."""
+    thread or more, each product and sum of the chapter's cells adds in the same order."""
     get_params, init_state, rnn = d2l.CELLS[cell]
     corpus, char_to_idx, idx_to_char, V = d2l.load_data_jay_lyrics(num_chars=2300)  # 2 batches
     monkeypatch.setitem(d2l.env, 'OMP_NUM_THREADS', '2')  # counted by charrnn, not the user's
     monkeypatch.setattr(d2l.threads, 'value', d2l.threads.value)  # as it was, after the test
-    trained, callers = [], set()
-    for counts in [[2], [1, 2, 1]]:  # each minibatch's count, over and over
+    trained, callers, pushed = [], set(), []
+    set_threads = d2l.set_threads
+
+    def pushing():  # what each minibatch's operator will set in MXNet's thread
+        pushed.append(d2l.threads.value)
+        return set_threads()
+    monkeypatch.setattr(d2l, 'set_threads', pushing)
+    for counts in [[2], [1, 2, 5]]:  # each minibatch's count, over and over
         cycle = itertools.cycle(counts)
-        monkeypatch.setattr(d2l, 'free_cores', lambda: callers.add(threading.get_ident())
-                            or next(cycle))
+
+        def count():
+            callers.add(threading.get_ident())
+            return next(cycle)
+        monkeypatch.setattr(d2l, 'free_cores', count)
         mx.random.seed(3)
         random.seed(3)
         trained.append(d2l.train_and_predict_rnn(
@@ -1396,7 +1419,8 @@ def test_the_chapters_cells_give_the_same_bits_whatever_the_thread_count(monkeyp
             35, 100, 0.01, 32, 10, 0, []))
     for p, q in zip(*trained):
         assert np.array_equal(p.asnumpy(), q.asnumpy())
-    assert callers == {threading.get_ident()}  # here: MXNet's thread would wait for the GIL
+    assert pushed == [2] * 6 + [1, 2, 5] * 2  # 3 epochs of 2 minibatches, each counted
+    assert callers == {threading.get_ident()}  # here, not where file reads yield the GIL
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='needs gcc to build the spy library')
@@ -1529,8 +1553,7 @@ def test_a_seed_repeats_a_run(corpus_txt):
 
 @pytest.mark.parametrize('args, message', [
     (['--data', 'absent.zip'], 'No such file'),
-    (['--prefixes', '分龍'], "--prefixes 分龍: give 1 or more characters each, of the text "
-     "(not '龍')"),
+    (['--prefixes', '分龍'], "--prefixes 分龍: each 1 or more of the text's characters (not '龍')"),
     (['--prefixes', '分', ''], "(not '')"),
     (['--num-steps', '5000'], 'no minibatch: --batch-size 4 × --num-steps 5000 needs 20001 '
      'characters, not %d' % len(TEXT)),
@@ -1557,7 +1580,7 @@ def test_the_default_prefixes_are_named_when_the_text_lacks_them(tmp_path):
     path.write_text('the cat sat on the mat ' * 20)
     code, out, err = cli('--data', str(path), '--sampler', 'random', *TINY)
     assert code == 1 and out == ''
-    assert err.startswith("charrnn: error: --prefixes 分开 不分开 (the default): give 1 or more ")
+    assert err.startswith("charrnn: error: --prefixes 分开 不分开 (the default): each 1 or more ")
     assert err.count('\n') == 1
 
 
@@ -2184,7 +2207,11 @@ def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_th
     monkeypatch.setitem(d2l.env, 'OMP_NUM_THREADS', '2')  # counted at import, not the user's
     monkeypatch.setattr(d2l, 'free_cores', lambda: 7)
     monkeypatch.setattr(d2l.threads, 'value', d2l.threads.value)  # as it was, after the test
-    monkeypatch.setattr(d2l, 'set_threads', lambda: pushed.append(d2l.threads.value) or 0)  # 0: ok
+
+    def push():  # what the operator would set in MXNet's thread; 0: MXNet's "done"
+        pushed.append(d2l.threads.value)
+        return 0
+    monkeypatch.setattr(d2l, 'set_threads', push)
     pair_contexts, get_recipe_params, init_recipe_state, recipe_cell, smoothed_loss, \
         train_recipe = lab_globals(*lab_functions(
             'pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell',

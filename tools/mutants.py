@@ -343,12 +343,17 @@ EDITS = {
     'threads: a product by OpenBLAS, whose sums follow the count': (
         'Z = nd.FullyConnected(X, W.T, b, num_hidden=W.shape[1])',
         'Z = nd.dot(X, W) + b'),
+    'threads: a thread in disk wait taken as runnable': (
+        ".split()[0] == 'R' for t in tasks]", ".split()[0] != 'S' for t in tasks]"),
+    'threads: a thread gone meanwhile taken as running': (
+        "mine := [read(t, ') S')", "mine := [read(t, ') R')"),
+    'threads: at most 2': ('threads.value = free_cores()', 'threads.value = min(2, free_cores())'),
     'threads: not counted again each minibatch': (
         'mx.base.check_call(set_threads())',
         'pass'),
     'threads: counted again each epoch only': (
-        "if 'OMP_NUM_THREADS' in env:  # other work",
-        "if 'OMP_NUM_THREADS' in env and t == 0:  # other work"),
+        "if 'OMP_NUM_THREADS' in env and ctx.device_type == 'cpu':",
+        "if 'OMP_NUM_THREADS' in env and ctx.device_type == 'cpu' and t == 0:"),
     "threads: counted in the main thread, not MXNet's": (
         'mx.base.check_call(set_threads())',
         'mx.base._LIB.MXSetNumOMPThreads(free_cores())'),
