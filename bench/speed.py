@@ -161,8 +161,8 @@ def main(args):
             print('busy: %d competing CPU-bound processes (%s)' % (n, WHEN), flush=True)
         if n and WHEN != 'start':  # a 1-epoch run's time: within the timed runs' training
             for name in programs:
-                runs = [seconds(programs[name](1), n if WHEN == 'gone' else 0, 1e9),
-                        seconds(programs[name](1), n if WHEN == 'gone' else 0, 1e9)]
+                load = n if WHEN == 'gone' else 0
+                runs = [seconds(programs[name](1), load, 1e9) for _ in range(2)]
                 switch[name] = statistics.mean(runs)
             print('switch after %s s' % ', '.join('%s %.2f' % item for item in switch.items()))
         ratios = {name: [] for name in ('notebook', 'torch', 'before') if name in programs}
