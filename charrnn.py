@@ -41,31 +41,31 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     return max(1, min(cores, quota, cpus - runnable + sum(mine)))  # no quota: 'max' (v2), -1 (v1)
 
 
-# OpenMP threads spin as they wait: one without a core stalls all. One a free core (set_threads).
+# OpenMP threads spin as they wait: one without a core stalls all. One a free core, counted again
+# each minibatch where the operators run: the synchronous engine runs them in the caller.
 env = {}
 if os.path.exists('/proc/loadavg'):  # Linux; a cached oneDNN transpose would keep its old count
-    env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0')
+    env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0',
+               MXNET_ENGINE_TYPE='NaiveEngine')
 # mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
 with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
     site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
     env['MXNET_CUDNN_LIB_CHECKING'] = '0'  # cuDNN 8.9 from PyPI, built for 8.1
+    env.pop('MXNET_ENGINE_TYPE', None)  # the threaded engine: the GPU computes as Python queues
     for lib in [p for name in CUDA_LIBS.split() for p in site.glob('nvidia/*/lib/' + name)]:
         ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)  # in the order they need
 
 env = {name: value for name, value in env.items() if name not in os.environ}  # the user's wins
 os.environ.update(env)  # read once, as MXNet loads; then taken back, so a child inherits none
+stderr = os.dup(2) if sys.stderr else os.open(os.devnull, os.O_WRONLY)  # 2>&-: as it was
 try:
-    import mxnet as mx
+    with open(os.devnull, 'w') as null:  # MXNet names its engine on stderr: not for the reader
+        os.dup2(null.fileno(), 2)
+        import mxnet as mx
     from mxnet import autograd, nd
     nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
-    # MXSetNumOMPThreads sets its caller's count: an operator on mx.cpu(0), (1, 0), calls it there.
-    threads = ctypes.c_int(1)  # counted by the trainer, not where file reads yield the GIL
-    count_threads = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(
-        lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(threads.value))
-    set_threads = functools.partial(mx.base._LIB.MXEnginePushSync, count_threads, None, None,
-                                    (ctypes.c_int * 2)(1, 0), None, 0, None, 0, None, 0, None)
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
     advice = 'pip install -r requirements.txt (MXNet 1.9.1 needs numpy<2; Python 3.14+: a 3.12)'
     message = 'cannot import mxnet (%s: %s): %s' % (type(e).__name__, str(e).split('\n')[0], advice)
@@ -75,6 +75,8 @@ except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (
 finally:
     for name in env:
         del os.environ[name]
+    os.dup2(stderr, 2)
+    os.close(stderr)
 
 
 def try_gpu():
@@ -350,9 +352,8 @@ def train_and_predict_rnn(rnn, get_params, init_rnn_state, num_hiddens, vocab_si
             state = init_rnn_state(batch_size, num_hiddens, ctx)
         loss_sum = nd.zeros(1, ctx=ctx)
         for t, (X, Y) in enumerate(data_iter_fn(corpus_indices, batch_size, num_steps, ctx)):
-            if 'OMP_NUM_THREADS' in env and ctx.device_type == 'cpu':  # others' work may change
-                threads.value = free_cores()
-                mx.base.check_call(set_threads())
+            if 'OMP_NUM_THREADS' in env and 'MXNET_ENGINE_TYPE' in env:  # others' work changes
+                mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(free_cores()))
             if is_random_iter:  # 随机采样: unrelated windows, each starts from zero
                 state = init_rnn_state(batch_size, num_hiddens, ctx)
             else:  # cut the graph between batches, keeping the result (the book drops it)

@@ -1,5 +1,6 @@
 """Tests for charrnn: small corpora made here, a few epochs each; the real corpus where named."""
 
+import ctypes
 import functools
 import hashlib
 import importlib.util
@@ -1184,6 +1185,7 @@ def test_with_mxnet_cu112_installed_the_wheel_libraries_are_preloaded_at_import(
     assert p.returncode == 0, p.stderr
     seen = json.loads(p.stdout.splitlines()[0])
     assert seen['seen']['MXNET_CUDNN_LIB_CHECKING'] == '0' and seen['unchanged']
+    assert 'MXNET_ENGINE_TYPE' not in seen['seen']  # threaded: a GPU computes as Python queues
     assert str(tmp_path / 'nvidia' / 'cudart' / 'lib' / 'libcudart.so.11.0') in p.stdout
     assert str(tmp_path / 'nvidia' / 'cudnn' / 'lib' / 'libcudnn.so.8') in p.stdout
 
@@ -1230,9 +1232,18 @@ def test_with_all_cpus_but_one_busy_mxnet_gets_one_thread_and_a_users_setting_wi
         for b in busy:
             b.kill()
     assert loaded['omp'] == 1 and loaded['seen']['OMP_NUM_THREADS'] == '1'
+    assert loaded['seen']['MXNET_ENGINE_TYPE'] == 'NaiveEngine'  # named on stderr: not shown
     assert loaded['unchanged'] and 'OMP_NUM_THREADS' not in loaded['child']
+    assert 'MXNET_ENGINE_TYPE' not in loaded['child']
     assert mine['omp'] == 3 and mine['unchanged'] and 'OMP_NUM_THREADS' in mine['child']
     assert probe(env=env, preexec_fn=lambda: os.sched_setaffinity(0, {0}))['omp'] == 1  # taskset
+
+
+def test_after_the_import_stderr_is_as_it_was():
+    """MXNet names its engine on stderr as it loads (hidden); then stderr writes again."""
+    p = subprocess.run([sys.executable, '-c', 'import os, charrnn; os.write(2, b"after\\n")'],
+                       capture_output=True, cwd=HERE)
+    assert p.returncode == 0 and p.stderr == b'after\n'
 
 
 def fake_machine(root, runnable, states='RS', smt='0', cpu_max=None, cfs=None):
@@ -1347,9 +1358,10 @@ void GOMP_parallel_start(void (*fn)(void *), void *data, unsigned num_threads) {
 }
 '''
 TRAIN = textwrap.dedent('''
-    import json, os, sys
+    import json, os, sys, threading
     import charrnn as d2l
     from mxnet import nd
+    os.write(2, b'main %d\\n' % threading.get_native_id())
     paths = json.loads(sys.argv[1])
     d2l.free_cores.__defaults__ = (paths['proc'], paths['cgroup'], paths['smt'])
     sampler = d2l.data_iter_random
@@ -1370,8 +1382,9 @@ TRAIN = textwrap.dedent('''
 
 
 def teams(env, tmp_path):
-    """Each minibatch's OpenMP teams: (the thread that starts one, omp_get_max_threads there, its
-    size), with the load as TRAIN changes it: no other task, then one, then none again."""
+    """The main thread, and each minibatch's OpenMP teams: (the thread that starts one,
+    omp_get_max_threads there, its size), with the load as TRAIN changes it: no other task, then
+    one, then none again."""
     spy = tmp_path / 'spy.so'
     (tmp_path / 'spy.c').write_text(SPY)
     subprocess.run(['gcc', '-shared', '-fPIC', '-o', str(spy), str(tmp_path / 'spy.c'), '-ldl',
@@ -1383,33 +1396,44 @@ def teams(env, tmp_path):
     batches = {}
     batch = batches.setdefault(0, set())  # before training
     for line in p.stderr.splitlines():
-        if line.startswith('minibatch'):
+        if line.startswith('main'):
+            main = int(line.split()[1])
+        elif line.startswith('minibatch'):
             batch = batches.setdefault(int(line.split()[1]), set())
         else:
             batch.add(tuple(int(x) for x in line.split()[1:]))
-    return [batches[i] for i in (1, 2, 3)]
+    return main, [batches[i] for i in (1, 2, 3)]
+
+
+OMP = ctypes.CDLL('libgomp.so.1')  # MXNet's OpenMP, for its count in this thread
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """charrnn counts the free cores again as it trains, as when the count at import and the
+    engine are its own; after the test, this thread's OpenMP count is as it was."""
+    monkeypatch.setitem(d2l.env, 'OMP_NUM_THREADS', '2')
+    monkeypatch.setitem(d2l.env, 'MXNET_ENGINE_TYPE', 'NaiveEngine')
+    before = OMP.omp_get_max_threads()
+    yield before
+    mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(before))
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
-def test_the_chapters_cells_give_the_same_bits_whatever_the_thread_count(monkeypatch, cell):
-    """The count follows the load from one minibatch to the next, and the results do not: one
-    thread or more, each product and sum of the chapter's cells adds in the same order."""
+def test_the_chapters_cells_give_the_same_bits_whatever_the_thread_count(
+        monkeypatch, counted, cell):
+    """The count follows the load from one minibatch to the next, set in this thread, which
+    runs the operators (the spy test), and the results do not: one thread or more, each product
+    and sum of the chapter's cells adds in the same order."""
     get_params, init_state, rnn = d2l.CELLS[cell]
     corpus, char_to_idx, idx_to_char, V = d2l.load_data_jay_lyrics(num_chars=2300)  # 2 batches
-    monkeypatch.setitem(d2l.env, 'OMP_NUM_THREADS', '2')  # counted by charrnn, not the user's
-    monkeypatch.setattr(d2l.threads, 'value', d2l.threads.value)  # as it was, after the test
-    trained, callers, pushed = [], set(), []
-    set_threads = d2l.set_threads
-
-    def pushing():  # what each minibatch's operator will set in MXNet's thread
-        pushed.append(d2l.threads.value)
-        return set_threads()
-    monkeypatch.setattr(d2l, 'set_threads', pushing)
+    trained, callers, seen = [], set(), []
     for counts in [[2], [1, 2, 5]]:  # each minibatch's count, over and over
         cycle = itertools.cycle(counts)
 
-        def count():
+        def count():  # and the count set for the minibatch before, read back here
             callers.add(threading.get_ident())
+            seen.append(OMP.omp_get_max_threads())
             return next(cycle)
         monkeypatch.setattr(d2l, 'free_cores', count)
         mx.random.seed(3)
@@ -1419,21 +1443,20 @@ def test_the_chapters_cells_give_the_same_bits_whatever_the_thread_count(monkeyp
             35, 100, 0.01, 32, 10, 0, []))
     for p, q in zip(*trained):
         assert np.array_equal(p.asnumpy(), q.asnumpy())
-    assert pushed == [2] * 6 + [1, 2, 5] * 2  # 3 epochs of 2 minibatches, each counted
-    assert callers == {threading.get_ident()}  # here, not where file reads yield the GIL
+    assert seen == [counted] + [2] * 6 + [1, 2, 5, 1, 2]  # 3 epochs of 2 minibatches, each
+    assert callers == {threading.get_ident()}
 
 
 @pytest.mark.skipif(shutil.which('gcc') is None, reason='needs gcc to build the spy library')
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='needs 2 CPUs')
 def test_each_minibatch_the_operators_run_with_a_thread_a_free_core(tmp_path):
-    """Read back where the operators run (MXNet's one CPU worker thread): two threads while the
-    machine is free, one after another task came, two once it left, from one minibatch to the
-    next within an epoch; the user's count stays."""
+    """Read back where the operators run (the main thread: the synchronous engine): two threads
+    while the machine is free, one after another task came, two once it left, from one minibatch
+    to the next within an epoch; the user's count stays."""
     env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
-    batches = teams(env, tmp_path)
-    worker = [tid for tid, count, size in batches[0]]
-    assert len(worker) == 1 and batches == [{(worker[0], n, n)} for n in (2, 1, 2)]
-    mine = teams(dict(env, OMP_NUM_THREADS='2'), tmp_path)
+    main, batches = teams(env, tmp_path)
+    assert batches == [{(main, n, n)} for n in (2, 1, 2)]
+    _, mine = teams(dict(env, OMP_NUM_THREADS='2'), tmp_path)
     assert [(count, size) for batch in mine for tid, count, size in batch] == [(2, 2)] * 3
 
 
@@ -2199,19 +2222,11 @@ def test_the_labs_floor_mixes_the_softmax_with_the_uniform():
 
 
 def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_the_tables(
-        monkeypatch):
+        monkeypatch, counted):
     """One epoch of one minibatch from the random offset: the network by the book's Adam on
     gradients clipped at 0.25, the tables by plain SGD at lr 30, unclipped; the free cores
     counted again for the minibatch, as d2l's trainer does."""
-    pushed = []
-    monkeypatch.setitem(d2l.env, 'OMP_NUM_THREADS', '2')  # counted at import, not the user's
-    monkeypatch.setattr(d2l, 'free_cores', lambda: 7)
-    monkeypatch.setattr(d2l.threads, 'value', d2l.threads.value)  # as it was, after the test
-
-    def push():  # what the operator would set in MXNet's thread; 0: MXNet's "done"
-        pushed.append(d2l.threads.value)
-        return 0
-    monkeypatch.setattr(d2l, 'set_threads', push)
+    monkeypatch.setattr(d2l, 'free_cores', lambda: 3)
     pair_contexts, get_recipe_params, init_recipe_state, recipe_cell, smoothed_loss, \
         train_recipe = lab_globals(*lab_functions(
             'pair_contexts', 'get_recipe_params', 'init_recipe_state', 'recipe_cell',
@@ -2230,7 +2245,7 @@ def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_th
     dev, scores = [i % V for i in range(0, 3 * 40, 3)], []
     train_recipe(cell, params, text, 1, 0.1, dev, lambda *score: scores.append(score),
                  batch_size=1, num_steps=6, hiddens=2)
-    assert pushed == [7]
+    assert OMP.omp_get_max_threads() == 3
     assert scores == [(1, pytest.approx(d2l.evaluate_perplexity(
         cell, params, init_recipe_state, 2, V, CPU, dev, 35), rel=1e-6))]
     X = nd.array([text[offset:offset + 6]])

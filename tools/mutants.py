@@ -337,9 +337,6 @@ EDITS = {
         "for _ in range(2))",
         "    mine = [read(t, ') S').rsplit(')', 1)[1].split()[0] == 'R' for t in tasks]\n"
         "    runnable = int(read(proc + '/loadavg').split()[3].split('/')[0])"),
-    'threads: counted in MXNet\'s thread': (
-        'lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(threads.value))',
-        'lambda run_context, param: mx.base._LIB.MXSetNumOMPThreads(free_cores()))'),
     'threads: a product by OpenBLAS, whose sums follow the count': (
         'Z = nd.FullyConnected(X, W.T, b, num_hidden=W.shape[1])',
         'Z = nd.dot(X, W) + b'),
@@ -347,16 +344,24 @@ EDITS = {
         ".split()[0] == 'R' for t in tasks]", ".split()[0] != 'S' for t in tasks]"),
     'threads: a thread gone meanwhile taken as running': (
         "mine := [read(t, ') S')", "mine := [read(t, ') R')"),
-    'threads: at most 2': ('threads.value = free_cores()', 'threads.value = min(2, free_cores())'),
+    'threads: at most 2': (
+        'MXSetNumOMPThreads(free_cores()))', 'MXSetNumOMPThreads(min(2, free_cores())))'),
     'threads: not counted again each minibatch': (
-        'mx.base.check_call(set_threads())',
+        'mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(free_cores()))',
         'pass'),
     'threads: counted again each epoch only': (
-        "if 'OMP_NUM_THREADS' in env and ctx.device_type == 'cpu':",
-        "if 'OMP_NUM_THREADS' in env and ctx.device_type == 'cpu' and t == 0:"),
-    "threads: counted in the main thread, not MXNet's": (
-        'mx.base.check_call(set_threads())',
-        'mx.base._LIB.MXSetNumOMPThreads(free_cores())'),
+        "if 'OMP_NUM_THREADS' in env and 'MXNET_ENGINE_TYPE' in env:",
+        "if 'OMP_NUM_THREADS' in env and 'MXNET_ENGINE_TYPE' in env and t == 0:"),
+    "threads: the threaded engine, which runs the operators in its own thread": (
+        "               MXNET_ENGINE_TYPE='NaiveEngine')",
+        "               MXNET_ENGINE_TYPE='ThreadedEnginePerDevice')"),
+    'stderr: the engine named at import': (
+        '        os.dup2(null.fileno(), 2)\n', ''),
+    'stderr: left at /dev/null after the import': (
+        '    os.dup2(stderr, 2)\n', ''),
+    "threads: counted with the user's OMP_NUM_THREADS": (
+        "if 'OMP_NUM_THREADS' in env and 'MXNET_ENGINE_TYPE' in env:",
+        "if 'MXNET_ENGINE_TYPE' in env:"),
     'trainer: the last step unchecked': (
         'mean_loss = mean_loss if after < 700 else after',
         'mean_loss = mean_loss'),
@@ -429,7 +434,7 @@ LAB_EDITS = {
     'lab: the floor not divided by V': (
         '(1 - eps) * nd.softmax(O) + eps / V', '(1 - eps) * nd.softmax(O) + eps'),
     'lab: recipe: threads not counted again': (
-        'd2l.mx.base.check_call(d2l.set_threads())', 'pass'),
+        'd2l.mx.base.check_call(d2l.mx.base._LIB.MXSetNumOMPThreads(d2l.free_cores()))', 'pass'),
     'lab: tables at half the rate': (
         'd2l.sgd(tables, table_lr, 1)', 'd2l.sgd(tables, table_lr, 2)'),
     'lab: tables clipped': (
