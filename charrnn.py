@@ -41,30 +41,29 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
     return max(1, min(cores, quota, cpus - runnable + sum(mine)))  # no quota: 'max' (v2), -1 (v1)
 
 
-# OpenMP threads spin as they wait: one without a core stalls all. One a free core, counted again
-# each minibatch where the operators run: the synchronous engine runs them in the caller.
+# OpenMP threads spin as they wait: one without a core stalls all. One a free core, each minibatch.
 env = {}
 if os.path.exists('/proc/loadavg'):  # Linux; a cached oneDNN transpose would keep its old count
     env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0',
-               MXNET_ENGINE_TYPE='NaiveEngine')
-# mxnet-cu112 looks for CUDA in its own folder only: load pip's nvidia-*-cu11 wheels first.
+               MXNET_ENGINE_TYPE='NaiveEngine')  # the operators run in the caller: its count
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
-with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # the CPU wheel: no CUDA
+with contextlib.suppress(ImportError):  # not mxnet-cu112, which seeks CUDA in its own folder only
     site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
     env['MXNET_CUDNN_LIB_CHECKING'] = '0'  # cuDNN 8.9 from PyPI, built for 8.1
     env.pop('MXNET_ENGINE_TYPE', None)  # the threaded engine: the GPU computes as Python queues
     for lib in [p for name in CUDA_LIBS.split() for p in site.glob('nvidia/*/lib/' + name)]:
-        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)  # in the order they need
+        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)  # pip's CUDA wheels, in the order they need
 
 env = {name: value for name, value in env.items() if name not in os.environ}  # the user's wins
 os.environ.update(env)  # read once, as MXNet loads; then taken back, so a child inherits none
-stderr = os.dup(2) if sys.stderr else os.open(os.devnull, os.O_WRONLY)  # 2>&-: as it was
+stderr = os.dup(2) if os.path.lexists('/proc/self/fd/2') else None  # None: closed, or not Linux
 try:
-    with open(os.devnull, 'w') as null:  # MXNet names its engine on stderr: not for the reader
-        os.dup2(null.fileno(), 2)
-        import mxnet as mx
+    import mxnet as mx
     from mxnet import autograd, nd
+    if stderr is not None:  # the engine names itself there as the first operator starts it
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
     nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
     advice = 'pip install -r requirements.txt (MXNet 1.9.1 needs numpy<2; Python 3.14+: a 3.12)'
@@ -75,8 +74,9 @@ except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (
 finally:
     for name in env:
         del os.environ[name]
-    os.dup2(stderr, 2)
-    os.close(stderr)
+    if stderr is not None:
+        os.dup2(stderr, 2)
+        os.close(stderr)
 
 
 def try_gpu():

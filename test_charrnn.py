@@ -1239,11 +1239,26 @@ def test_with_all_cpus_but_one_busy_mxnet_gets_one_thread_and_a_users_setting_wi
     assert probe(env=env, preexec_fn=lambda: os.sched_setaffinity(0, {0}))['omp'] == 1  # taskset
 
 
-def test_after_the_import_stderr_is_as_it_was():
-    """MXNet names its engine on stderr as it loads (hidden); then stderr writes again."""
-    p = subprocess.run([sys.executable, '-c', 'import os, charrnn; os.write(2, b"after\\n")'],
-                       capture_output=True, cwd=HERE)
-    assert p.returncode == 0 and p.stderr == b'after\n'
+IMPORT = textwrap.dedent('''
+    import os, sys
+    if sys.argv[1:]:  # a file that took the number of the stderr closed before it
+        log = open(sys.argv[1], 'w')
+    fds = sorted(os.listdir('/proc/self/fd'))
+    import charrnn
+    os.write(2, b'after\\n')
+    assert sorted(os.listdir('/proc/self/fd')) == fds, (fds, os.listdir('/proc/self/fd'))
+''')
+
+
+def test_after_the_import_stderr_is_as_it_was_and_no_file_is_left_open(tmp_path):
+    """MXNet's synchronous engine names itself on stderr as it starts (hidden): then stderr,
+    even a file that holds its number after 2>&-, writes as before, and no file is left open."""
+    p = subprocess.run([sys.executable, '-c', IMPORT], capture_output=True, cwd=HERE)
+    assert p.returncode == 0 and p.stderr == b'after\n', p.stderr
+    log = tmp_path / 'log'
+    p = subprocess.run([sys.executable, '-c', IMPORT, str(log)], stdout=subprocess.PIPE, cwd=HERE,
+                       stderr=subprocess.DEVNULL, preexec_fn=lambda: os.close(2))
+    assert p.returncode == 0 and log.read_bytes() == b'after\n'
 
 
 def fake_machine(root, runnable, states='RS', smt='0', cpu_max=None, cfs=None):
@@ -1456,6 +1471,8 @@ def test_each_minibatch_the_operators_run_with_a_thread_a_free_core(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
     main, batches = teams(env, tmp_path)
     assert batches == [{(main, n, n)} for n in (2, 1, 2)]
+    _, engine = teams(dict(env, MXNET_ENGINE_TYPE='NaiveEngine'), tmp_path)  # the user's
+    assert len({team for batch in engine for team in batch}) == 1  # the import's count, kept
     _, mine = teams(dict(env, OMP_NUM_THREADS='2'), tmp_path)
     assert [(count, size) for batch in mine for tid, count, size in batch] == [(2, 2)] * 3
 
@@ -2267,6 +2284,11 @@ def test_the_labs_recipe_trainer_takes_a_clipped_adam_step_and_an_sgd_step_on_th
     for p, g, q in zip(before[-2:], grads[-2:], params[-2:]):
         assert np.abs(g).max() > 0
         assert q.asnumpy() == pytest.approx(p.asnumpy() - 30 * g, abs=1e-5)
+    monkeypatch.delitem(d2l.env, 'MXNET_ENGINE_TYPE')  # the user's engine: nothing counted
+    monkeypatch.setattr(d2l, 'free_cores', lambda: 4)
+    train_recipe(cell, params, text, 1, 0.1, dev, lambda *score: None, batch_size=1,
+                 num_steps=6, hiddens=2)
+    assert OMP.omp_get_max_threads() == 3
 
 
 LAB_CHOICE_CELLS = ['tried = {}', 'floors = {', 'dev_counts = {']  # the cells that choose
