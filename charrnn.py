@@ -45,26 +45,27 @@ def free_cores(proc='/proc', cgroup='/sys/fs/cgroup', smt='/sys/devices/system/c
 env = {}
 if os.path.exists('/proc/loadavg'):  # Linux; a cached oneDNN transpose would keep its old count
     env.update(OMP_NUM_THREADS=str(free_cores()), MXNET_MKLDNN_CACHE_NUM='0',
-               MXNET_ENGINE_TYPE='NaiveEngine')  # the operators run in the caller: its count
+               MXNET_ENGINE_TYPE='NaiveEngine')  # each operator run by its caller, so counted there
 CUDA_LIBS = ('libcudart.so.11.0 libcublasLt.so.11 libcublas.so.11 libcufft.so.10 libcurand.so.10 '
              'libcusolver.so.11 libnvrtc.so.11.2 libnvToolsExt.so.1 libnccl.so.2 libcudnn.so.8')
 with contextlib.suppress(ImportError):  # not mxnet-cu112, which seeks CUDA in its own folder only
     site = pathlib.Path(importlib.metadata.distribution('mxnet-cu112').locate_file(''))
     env['MXNET_CUDNN_LIB_CHECKING'] = '0'  # cuDNN 8.9 from PyPI, built for 8.1
-    env.pop('MXNET_ENGINE_TYPE', None)  # the threaded engine: the GPU computes as Python queues
     for lib in [p for name in CUDA_LIBS.split() for p in site.glob('nvidia/*/lib/' + name)]:
         ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)  # pip's CUDA wheels, in the order they need
 
 env = {name: value for name, value in env.items() if name not in os.environ}  # the user's wins
-os.environ.update(env)  # read once, as MXNet loads; then taken back, so a child inherits none
+os.environ.update(env)  # read as MXNet loads and starts; then taken back: a child inherits none
 stderr = os.dup(2) if os.path.lexists('/proc/self/fd/2') else None  # None: closed, or not Linux
 try:
     import mxnet as mx
     from mxnet import autograd, nd
-    if stderr is not None:  # the engine names itself there as the first operator starts it
+    if mx.context.num_gpus() and env.pop('MXNET_ENGINE_TYPE', None):  # a GPU computes while
+        del os.environ['MXNET_ENGINE_TYPE']  # Python queues: the threaded engine, the default
+    if stderr is not None:  # the synchronous engine names itself there as it starts: hidden
         with open(os.devnull, 'w') as null:
             os.dup2(null.fileno(), 2)
-    nd.ones((2, 2)).T.wait_to_read()  # each oneDNN operator reads that setting as first used
+    nd.ones((2, 2)).T.wait_to_read()  # starts the engine; a oneDNN operator reads its cache setting
 except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (AttributeError)
     advice = 'pip install -r requirements.txt (MXNet 1.9.1 needs numpy<2; Python 3.14+: a 3.12)'
     message = 'cannot import mxnet (%s: %s): %s' % (type(e).__name__, str(e).split('\n')[0], advice)
@@ -72,11 +73,11 @@ except Exception as e:  # not installed, a library it needs (OSError), numpy 2 (
         sys.exit('charrnn: error: ' + message)
     raise ImportError(message) from e
 finally:
-    for name in env:
-        del os.environ[name]
     if stderr is not None:
         os.dup2(stderr, 2)
         os.close(stderr)
+    for name in env:
+        del os.environ[name]
 
 
 def try_gpu():
@@ -437,8 +438,7 @@ def parse_args(argv=None):
             (min(args.corpus_chars, args.pred_len) < 0, '--corpus-chars, --pred-len: 0 or more'),
             (not all(x is None or np.finfo(np.float32).tiny <= x <= np.finfo(np.float32).max
                      for x in [args.lr, args.clip, args.weight_decay or None]),  # float32's range
-             "--lr, --clip and --weight-decay (but 0) must be from 1.1755e-38 to 3.4028e+38, "
-             "float32's least normal and largest"),
+             '--lr, --clip and --weight-decay (but 0) must be from 1.1755e-38 to 3.4028e+38'),
             (not 0 <= args.temperature < math.inf, '--temperature must be 0 or more, and finite'),
             (not (0 <= args.val_frac < 1 and 0 <= args.dropout < 1),
              '--val-frac and --dropout must be at least 0 and below 1'),

@@ -364,6 +364,8 @@ EDITS = {
     'stderr: a closed one taken as open': (
         "os.dup(2) if os.path.lexists('/proc/self/fd/2') else None",
         "os.dup(2) if sys.stderr else None"),
+    'threads: the synchronous engine on a GPU too': (
+        'if mx.context.num_gpus() and env.pop(', 'if False and env.pop('),
     "threads: counted under the user's engine": (
         "if 'OMP_NUM_THREADS' in env and 'MXNET_ENGINE_TYPE' in env:",
         "if 'OMP_NUM_THREADS' in env:"),
