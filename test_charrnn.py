@@ -1209,6 +1209,11 @@ PROBE = textwrap.dedent('''
 ''')
 
 
+def unset(*names):
+    """os.environ without names: the settings that charrnn then makes its own."""
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
 def probe(**kwargs):
     p = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True, cwd=HERE,
                        **kwargs)
@@ -1221,7 +1226,7 @@ def test_with_all_cpus_but_one_busy_mxnet_gets_one_thread_and_a_users_setting_wi
     with a busy loop on every CPU but one, MXNet's OpenMP runs one thread, and so with one CPU
     (taskset). The count is set for MXNet's import alone: os.environ is as it was, and a child
     process inherits nothing of it."""
-    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')}
+    env = unset('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')
     busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
             for _ in range(max(1, len(os.sched_getaffinity(0)) - 1))]  # all CPUs but one
     try:
@@ -1481,7 +1486,7 @@ def test_each_minibatch_the_operators_run_with_a_thread_a_free_core(tmp_path):
     """Read back where the operators run (the main thread: the synchronous engine): two threads
     while the machine is free, one after another task came, two once it left, from one minibatch
     to the next within an epoch; the user's count stays."""
-    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')}
+    env = unset('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')
     main, batches = teams(env, tmp_path)
     assert batches == [{(main, n, n)} for n in (2, 1, 2)]
     _, engine = teams(dict(env, MXNET_ENGINE_TYPE='NaiveEngine'), tmp_path)  # the user's
